@@ -1,0 +1,298 @@
+//! Per-unit activation statistics, reduced on the device batch by batch.
+//!
+//! Each batch's `[observations, units]` pre- and post-activation matrices are reduced to a few
+//! `[1, units]` rows on the device and added to running sums there; only those small vectors and
+//! two histograms per site come back to the host, once, at the end. Memory is O(units) whatever
+//! the number of rows probed.
+
+use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
+use nd_spec::Activation;
+use serde::{Deserialize, Serialize};
+
+/// sigmoid output below this or above 1 minus this counts as saturated.
+pub const SIGMOID_SATURATION: f64 = 0.01;
+/// tanh |output| above this counts as saturated.
+pub const TANH_SATURATION: f64 = 0.99;
+/// A unit is saturated when it is saturated on at least this fraction of its inputs.
+pub const SATURATED_UNIT_FRACTION: f64 = 0.9;
+/// Bins of every histogram.
+pub const HISTOGRAM_BINS: usize = 40;
+
+/// A histogram of all the values at one site (all units together).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// Left edge of the first bin.
+    pub low: f64,
+    /// Right edge of the last bin.
+    pub high: f64,
+    /// Values per bin; values outside `[low, high]` are counted in the end bins.
+    pub counts: Vec<u64>,
+}
+
+/// One activation site's statistics, per unit (post-activation unless named `pre`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteStats {
+    /// `hidden.0`, `conv.1`, ...
+    pub name: String,
+    /// The activation at this site.
+    pub activation: Activation,
+    /// Units (channels for conv).
+    pub units: usize,
+    /// Values seen per unit (rows, or rows x pixels for conv).
+    pub observations: usize,
+    /// Per unit: fraction of observations with pre-activation <= 0.
+    pub inactive_fraction: Vec<f64>,
+    /// Per unit: fraction of observations in the saturated range (sigmoid and tanh only).
+    pub saturated_fraction: Vec<f64>,
+    /// Per unit mean.
+    pub mean: Vec<f64>,
+    /// Per unit standard deviation.
+    pub std: Vec<f64>,
+    /// Per unit mean |output|, ReDo's activity score before normalization.
+    pub mean_abs: Vec<f64>,
+    /// Per unit minimum.
+    pub min: Vec<f64>,
+    /// Per unit maximum.
+    pub max: Vec<f64>,
+    /// Per unit maximum pre-activation.
+    pub pre_max: Vec<f64>,
+    /// Histogram of pre-activation values.
+    pub pre_histogram: Histogram,
+    /// Histogram of post-activation values.
+    pub post_histogram: Histogram,
+}
+
+impl SiteStats {
+    /// Whether units at this site can be dead: the relu family, whose output and gradient
+    /// (nearly) vanish for negative pre-activations.
+    pub fn can_die(&self) -> bool {
+        self.activation.is_relu_family()
+    }
+
+    /// Units inactive on every observation (relu family only): their largest pre-activation
+    /// is <= 0.
+    pub fn dead_units(&self) -> Vec<usize> {
+        if !self.can_die() {
+            return Vec::new();
+        }
+        (0..self.units)
+            .filter(|&u| self.pre_max[u] <= 0.0)
+            .collect()
+    }
+
+    /// Dead units over all units.
+    pub fn dead_fraction(&self) -> f64 {
+        self.dead_units().len() as f64 / self.units.max(1) as f64
+    }
+
+    /// ReDo's dormant units: mean |output| over the layer's average mean |output| is at most
+    /// `tau`. When the whole layer is silent every unit is dormant.
+    pub fn dormant_units(&self, tau: f64) -> Vec<usize> {
+        let layer_mean = self.mean_abs.iter().sum::<f64>() / self.units.max(1) as f64;
+        (0..self.units)
+            .filter(|&u| layer_mean <= 0.0 || self.mean_abs[u] / layer_mean <= tau)
+            .collect()
+    }
+
+    /// Units saturated on at least [`SATURATED_UNIT_FRACTION`] of their observations.
+    pub fn saturated_units(&self) -> Vec<usize> {
+        (0..self.units)
+            .filter(|&u| self.saturated_fraction[u] >= SATURATED_UNIT_FRACTION)
+            .collect()
+    }
+
+    /// Saturated units over all units.
+    pub fn saturated_fraction_of_units(&self) -> f64 {
+        self.saturated_units().len() as f64 / self.units.max(1) as f64
+    }
+
+    /// True when any statistic is NaN or infinite.
+    pub fn has_non_finite(&self) -> bool {
+        self.mean.iter().chain(&self.std).chain(&self.max).any(|v| !v.is_finite())
+    }
+}
+
+/// Running sums for one site, kept on the device.
+pub(crate) struct SiteAccumulator {
+    name: String,
+    activation: Activation,
+    units: usize,
+    observations: usize,
+    /// Rows: inactive, saturated, sum, sum of squares, sum |x|; `[5, units]`.
+    sums: Option<Tensor<2>>,
+    min: Option<Tensor<2>>,
+    max: Option<Tensor<2>>,
+    pre_max: Option<Tensor<2>>,
+    pre_hist: Option<HistogramAccumulator>,
+    post_hist: Option<HistogramAccumulator>,
+}
+
+impl SiteAccumulator {
+    pub(crate) fn new(name: String, activation: Activation, units: usize) -> Self {
+        Self {
+            name,
+            activation,
+            units,
+            observations: 0,
+            sums: None,
+            min: None,
+            max: None,
+            pre_max: None,
+            pre_hist: None,
+            post_hist: None,
+        }
+    }
+
+    pub(crate) fn add(&mut self, pre: Tensor<2>, post: Tensor<2>) {
+        let [rows, _] = post.dims();
+        self.observations += rows;
+        let inactive = pre.clone().lower_equal_elem(0.0).float().sum_dim(0);
+        let saturated = match self.activation {
+            Activation::Sigmoid => post
+                .clone()
+                .lower_elem(SIGMOID_SATURATION)
+                .bool_or(post.clone().greater_elem(1.0 - SIGMOID_SATURATION))
+                .float()
+                .sum_dim(0),
+            Activation::Tanh => post.clone().abs().greater_elem(TANH_SATURATION).float().sum_dim(0),
+            _ => inactive.clone().zeros_like(),
+        };
+        let sum = post.clone().sum_dim(0);
+        let sum_sq = post.clone().powi_scalar(2).sum_dim(0);
+        let sum_abs = post.clone().abs().sum_dim(0);
+        let batch = Tensor::cat(vec![inactive, saturated, sum, sum_sq, sum_abs], 0);
+        self.sums = Some(match self.sums.take() {
+            Some(acc) => acc + batch,
+            None => batch,
+        });
+        let min = post.clone().min_dim(0);
+        let max = post.clone().max_dim(0);
+        let pre_max = pre.clone().max_dim(0);
+        self.min = Some(match self.min.take() {
+            Some(acc) => acc.min_pair(min),
+            None => min,
+        });
+        self.max = Some(match self.max.take() {
+            Some(acc) => acc.max_pair(max),
+            None => max,
+        });
+        self.pre_max = Some(match self.pre_max.take() {
+            Some(acc) => acc.max_pair(pre_max),
+            None => pre_max,
+        });
+        self.pre_hist
+            .get_or_insert_with(|| HistogramAccumulator::new(&pre))
+            .add(pre);
+        self.post_hist
+            .get_or_insert_with(|| HistogramAccumulator::new(&post))
+            .add(post);
+    }
+
+    pub(crate) fn finish(self) -> SiteStats {
+        let units = self.units;
+        let n = self.observations.max(1) as f64;
+        let host = |t: Option<Tensor<2>>| -> Vec<f64> {
+            t.map(|t| t.into_data().iter::<f32>().map(f64::from).collect())
+                .unwrap_or_else(|| vec![0.0; units])
+        };
+        let sums = host(self.sums);
+        let (sums, row) = (if sums.len() == 5 * units { sums } else { vec![0.0; 5 * units] }, |r: usize| r * units..(r + 1) * units);
+        let inactive_fraction = sums[row(0)].iter().map(|v| v / n).collect();
+        let saturated_fraction = sums[row(1)].iter().map(|v| v / n).collect();
+        let mean: Vec<f64> = sums[row(2)].iter().map(|v| v / n).collect();
+        let std = sums[row(3)]
+            .iter()
+            .zip(&mean)
+            .map(|(sq, m)| (sq / n - m * m).max(0.0).sqrt())
+            .collect();
+        let mean_abs = sums[row(4)].iter().map(|v| v / n).collect();
+        SiteStats {
+            name: self.name,
+            activation: self.activation,
+            units,
+            observations: self.observations,
+            inactive_fraction,
+            saturated_fraction,
+            mean,
+            std,
+            mean_abs,
+            min: host(self.min),
+            max: host(self.max),
+            pre_max: host(self.pre_max),
+            pre_histogram: self.pre_hist.map(HistogramAccumulator::finish).unwrap_or_else(Histogram::empty),
+            post_histogram: self.post_hist.map(HistogramAccumulator::finish).unwrap_or_else(Histogram::empty),
+        }
+    }
+}
+
+impl Histogram {
+    fn empty() -> Histogram {
+        Histogram {
+            low: 0.0,
+            high: 0.0,
+            counts: vec![0; HISTOGRAM_BINS],
+        }
+    }
+
+    /// All values counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// A fixed-range histogram counted on the device with one scatter-add per batch. The range is
+/// taken from the first batch (widened a little); later values outside it land in the end bins.
+struct HistogramAccumulator {
+    low: f64,
+    high: f64,
+    counts: Vec<u64>,
+    device: Device,
+}
+
+impl HistogramAccumulator {
+    fn new(first: &Tensor<2>) -> Self {
+        let device = first.device();
+        let low = first.clone().min().into_scalar::<f32>() as f64;
+        let high = first.clone().max().into_scalar::<f32>() as f64;
+        let (low, high) = if !(low.is_finite() && high.is_finite()) {
+            (-1.0, 1.0)
+        } else if high - low < 1e-6 {
+            (low - 0.5, high + 0.5)
+        } else {
+            let pad = (high - low) * 0.05;
+            (low - pad, high + pad)
+        };
+        Self {
+            low,
+            high,
+            counts: vec![0; HISTOGRAM_BINS],
+            device,
+        }
+    }
+
+    fn add(&mut self, values: Tensor<2>) {
+        let [rows, cols] = values.dims();
+        let width = (self.high - self.low) / HISTOGRAM_BINS as f64;
+        let scaled = values
+            .reshape([rows * cols])
+            .sub_scalar(self.low)
+            .div_scalar(width)
+            .clamp(0.0, HISTOGRAM_BINS as f64 - 0.5);
+        // NaN compares false everywhere: send it to bin 0 rather than out of range.
+        let index: Tensor<1, Int> = scaled.clone().mask_fill(scaled.is_nan(), 0.0).int();
+        let ones = Tensor::ones([rows * cols], &self.device);
+        // Counted per batch (exact in f32 below 2^24 values) and summed on the host in u64.
+        let batch = Tensor::<1>::zeros([HISTOGRAM_BINS], &self.device).scatter(0, index, ones, IndexingUpdateOp::Add);
+        for (total, count) in self.counts.iter_mut().zip(batch.into_data().iter::<f32>()) {
+            *total += count.max(0.0) as u64;
+        }
+    }
+
+    fn finish(self) -> Histogram {
+        Histogram {
+            low: self.low,
+            high: self.high,
+            counts: self.counts,
+        }
+    }
+}

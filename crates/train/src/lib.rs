@@ -1,0 +1,87 @@
+//! neuron-doctor's trainer: the training loop on any burn device, per-epoch metrics, and the
+//! run directories that the doctor reads back.
+//!
+//! - [`train`] initializes a network from a spec with the spec's seed and trains it;
+//!   [`fit`] continues training an existing network (used to verify revived units).
+//! - [`evaluate`] measures a network on a split in inference mode.
+//! - [`PendingRun`] writes a run atomically; [`Run`] reads one back.
+//! - [`device`] picks the burn device for a spec's backend.
+//!
+//! Nothing here assumes the ndarray backend: tensors are created on the device passed in.
+
+mod device;
+mod run;
+mod training;
+
+pub use device::{device, inference_device};
+pub use run::{
+    CONFIG_FILE, FINAL_WEIGHTS, INITIAL_WEIGHTS, METRICS_FILE, PendingRun, Run, SUMMARY_FILE, Stage,
+    Summary,
+};
+pub use training::{
+    EVAL_CHUNK, EpochMetrics, Evaluation, Observer, Quiet, Trained, evaluate, features, fit, init_network,
+    loss, model_shape, train,
+};
+
+use std::path::{Path, PathBuf};
+
+/// Why training or a run directory failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The spec is invalid.
+    #[error(transparent)]
+    Spec(#[from] nd_spec::SpecError),
+    /// The data could not be loaded.
+    #[error(transparent)]
+    Data(#[from] nd_data::DataError),
+    /// The network could not be built or its weights loaded.
+    #[error(transparent)]
+    Model(#[from] nd_models::ModelError),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The output run exists and `--force` was not given.
+    #[error("{}: run already exists (use --force to replace it)", .0.display())]
+    RunExists(PathBuf),
+    /// A directory is not a complete run.
+    #[error("{}: not a neuron-doctor run: {problem}", dir.display())]
+    NotARun {
+        /// The directory.
+        dir: PathBuf,
+        /// What is missing.
+        problem: String,
+    },
+    /// A run file is unreadable.
+    #[error("{}: corrupt: {problem}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The backend cannot be used.
+    #[error("backend {backend}: {problem}")]
+    Backend {
+        /// The backend asked for.
+        backend: String,
+        /// Why it cannot be used.
+        problem: String,
+    },
+}
+
+impl TrainError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        TrainError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,267 @@
+//! The training loop: seeded initialization, shuffled mini-batches, an optimizer step per
+//! batch, and an evaluation of both splits in inference mode after every epoch.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use nd_data::{Dataset, Split, Targets};
+use nd_models::{ModelShape, Network};
+use nd_spec::{CheckedSpec, Optimizer};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// Rows per forward pass when evaluating (bounds memory for conv nets).
+pub const EVAL_CHUNK: usize = 512;
+
+/// One epoch's metrics, as written to `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean loss over the train split, in inference mode, after the epoch.
+    #[serde(deserialize_with = "null_as_nan")]
+    pub train_loss: f64,
+    /// Mean loss over the test split.
+    #[serde(deserialize_with = "null_as_nan")]
+    pub test_loss: f64,
+    /// Classification: fraction of train rows right.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_accuracy: Option<f64>,
+    /// Classification: fraction of test rows right.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
+    /// Regression: mean squared error on the test split (in the scaled target's units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_mse: Option<f64>,
+    /// Wall time of the epoch, training and evaluation.
+    pub seconds: f64,
+}
+
+/// serde_json writes a non-finite float as `null`; read it back as NaN.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+}
+
+impl EpochMetrics {
+    /// The metric a run is judged by: test accuracy, or test MSE for regression.
+    pub fn primary(&self) -> f64 {
+        self.test_accuracy.or(self.test_mse).unwrap_or(f64::NAN)
+    }
+
+    /// True when a loss is NaN or infinite (serialized NaN reads back as `null`).
+    pub fn is_finite(&self) -> bool {
+        self.train_loss.is_finite() && self.test_loss.is_finite()
+    }
+}
+
+/// What the loop tells its caller while it works; every method has a do-nothing default.
+pub trait Observer {
+    /// Training starts: `epochs` passes of `batches` steps each.
+    fn start(&mut self, _epochs: usize, _batches: usize) {}
+    /// One optimizer step done.
+    fn batch(&mut self) {}
+    /// One epoch done. Return `false` to stop training early.
+    fn epoch(&mut self, _metrics: &EpochMetrics, _network: &Network) -> bool {
+        true
+    }
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// The result of training.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// The network as initialized.
+    pub initial: Network,
+    /// The network after the last epoch.
+    pub network: Network,
+    /// One entry per finished epoch.
+    pub metrics: Vec<EpochMetrics>,
+    /// Why training ended before its budget, if it did.
+    pub stopped_early: Option<String>,
+    /// Wall time of the whole loop.
+    pub seconds: f64,
+}
+
+/// The shape a dataset gives the network.
+pub fn model_shape(data: &Dataset) -> ModelShape {
+    ModelShape {
+        inputs: data.n_features,
+        outputs: data.n_outputs(),
+        image: data.image,
+    }
+}
+
+/// Seeds the device and builds the freshly initialized network for `spec`.
+pub fn init_network(spec: &CheckedSpec, data: &Dataset, device: &Device) -> Result<Network, TrainError> {
+    device.seed(spec.train.seed);
+    Ok(Network::new(spec, &model_shape(data), device)?)
+}
+
+/// Trains `spec` on `data` from a fresh, seeded initialization.
+pub fn train(
+    spec: &CheckedSpec,
+    data: &Dataset,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<Trained, TrainError> {
+    let network = init_network(spec, data, device)?;
+    fit(network, spec, data, device, spec.train.epochs, observer)
+}
+
+/// Trains an existing network for `epochs` more epochs with `spec`'s optimizer (fresh state).
+pub fn fit(
+    network: Network,
+    spec: &CheckedSpec,
+    data: &Dataset,
+    device: &Device,
+    epochs: usize,
+    observer: &mut dyn Observer,
+) -> Result<Trained, TrainError> {
+    let start = Instant::now();
+    let initial = network.clone();
+    let t = &spec.train;
+    let weight_decay = (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
+    let mut optimizer = match t.optimizer {
+        Optimizer::Adam => AdamConfig::new().with_weight_decay(weight_decay).init(),
+        Optimizer::Sgd => SgdConfig::new()
+            .with_weight_decay(weight_decay.map(|w| WeightDecayConfig::new(w.penalty)))
+            .with_momentum((t.momentum > 0.0).then(|| {
+                MomentumConfig::new().with_momentum(t.momentum).with_dampening(0.0)
+            }))
+            .init(),
+    };
+    let rows = data.train.rows;
+    let batch_size = t.batch_size.min(rows.max(1));
+    let batches = rows.div_ceil(batch_size);
+    observer.start(epochs, batches);
+    // Shuffling has its own generator so that the order depends on the seed alone.
+    let mut rng = ChaCha8Rng::seed_from_u64(t.seed);
+    let mut order: Vec<usize> = (0..rows).collect();
+    let mut network = network.train();
+    let mut metrics = Vec::with_capacity(epochs);
+    let mut stopped_early = None;
+    for epoch in 1..=epochs {
+        let epoch_start = Instant::now();
+        order.shuffle(&mut rng);
+        for chunk in order.chunks(batch_size) {
+            let input = features(&data.train, chunk, device);
+            let output = network.forward(input);
+            let loss = loss(output, &data.train.targets, chunk, device);
+            let grads = GradientsParams::from_grads(loss.backward(), &network);
+            network = optimizer.step(t.learning_rate, network, grads);
+            observer.batch();
+        }
+        let train_eval = evaluate(&network, &data.train, device);
+        let test_eval = evaluate(&network, &data.test, device);
+        let m = EpochMetrics {
+            epoch,
+            train_loss: train_eval.loss,
+            test_loss: test_eval.loss,
+            train_accuracy: train_eval.accuracy,
+            test_accuracy: test_eval.accuracy,
+            test_mse: test_eval.mse,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        tracing::debug!(?m, "epoch done");
+        let finite = m.is_finite();
+        let go_on = observer.epoch(&m, &network);
+        metrics.push(m);
+        if !finite {
+            stopped_early = Some(format!("the loss became non-finite at epoch {epoch}"));
+            break;
+        }
+        if !go_on {
+            stopped_early = Some(format!("stopped at epoch {epoch} by request"));
+            break;
+        }
+    }
+    Ok(Trained {
+        initial,
+        network: network.valid(),
+        metrics,
+        stopped_early,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Loss and quality of a network on one split.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// Mean loss.
+    pub loss: f64,
+    /// Classification accuracy.
+    pub accuracy: Option<f64>,
+    /// Regression MSE.
+    pub mse: Option<f64>,
+}
+
+/// Evaluates a network on a split in inference mode (dropout off, batch norm on running
+/// statistics), in chunks of [`EVAL_CHUNK`] rows.
+pub fn evaluate(network: &Network, split: &Split, device: &Device) -> Evaluation {
+    let network = network.valid();
+    let mut loss_sum = 0.0;
+    let mut correct = 0usize;
+    let all: Vec<usize> = (0..split.rows).collect();
+    for chunk in all.chunks(EVAL_CHUNK) {
+        let output = network.forward(features(split, chunk, device));
+        if let Targets::Classes(labels) = &split.targets {
+            let predicted: Vec<i64> = output.clone().argmax(1).into_data().iter::<i64>().collect();
+            correct += chunk
+                .iter()
+                .zip(&predicted)
+                .filter(|(row, p)| labels[**row] as i64 == **p)
+                .count();
+        }
+        let l: f64 = loss(output, &split.targets, chunk, device).into_scalar::<f32>() as f64;
+        loss_sum += l * chunk.len() as f64;
+    }
+    let loss = loss_sum / split.rows.max(1) as f64;
+    match split.targets {
+        Targets::Classes(_) => Evaluation {
+            loss,
+            accuracy: Some(correct as f64 / split.rows.max(1) as f64),
+            mse: None,
+        },
+        Targets::Values(_) => Evaluation {
+            loss,
+            accuracy: None,
+            mse: Some(loss),
+        },
+    }
+}
+
+/// The rows `rows` of a split as a `[rows, features]` tensor.
+pub fn features(split: &Split, rows: &[usize], device: &Device) -> Tensor<2> {
+    let width = split.features.len() / split.rows.max(1);
+    let mut values = Vec::with_capacity(rows.len() * width);
+    for &row in rows {
+        values.extend_from_slice(&split.features[row * width..(row + 1) * width]);
+    }
+    Tensor::from_data(TensorData::new(values, [rows.len(), width]), device)
+}
+
+/// Cross-entropy (classification) or MSE (regression) of `output` against the targets of `rows`.
+pub fn loss(output: Tensor<2>, targets: &Targets, rows: &[usize], device: &Device) -> Tensor<1> {
+    match targets {
+        Targets::Classes(labels) => {
+            let labels: Vec<i64> = rows.iter().map(|&r| labels[r] as i64).collect();
+            let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [rows.len()]), device);
+            CrossEntropyLossConfig::new().init(device).forward(output, labels)
+        }
+        Targets::Values(values) => {
+            let values: Vec<f32> = rows.iter().map(|&r| values[r]).collect();
+            let values = Tensor::<2>::from_data(TensorData::new(values, [rows.len(), 1]), device);
+            (output - values).powi_scalar(2).mean()
+        }
+    }
+}
