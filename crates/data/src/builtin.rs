@@ -36,7 +36,11 @@ pub(crate) fn builtin(name: DatasetName) -> Option<Builtin> {
         Wine => (fixture!("wine.csv.gz"), Classification, None),
         BreastCancer => (fixture!("breast_cancer.csv.gz"), Classification, None),
         Diabetes => (fixture!("diabetes.csv.gz"), Regression, None),
-        Mnist => (fixture!("mnist_12k.csv.gz"), Classification, Some([1, 28, 28])),
+        Mnist => (
+            fixture!("mnist_12k.csv.gz"),
+            Classification,
+            Some([1, 28, 28]),
+        ),
         FashionMnist => (
             fixture!("fashion_mnist_7k.csv.gz"),
             Classification,
@@ -72,7 +76,10 @@ mod tests {
     fn every_real_dataset_has_a_file_and_the_others_none() {
         for name in nd_spec::DatasetName::ALL {
             let name: DatasetName = name.parse().unwrap();
-            let expected = !matches!(name, DatasetName::Spirals | DatasetName::Sine | DatasetName::Csv);
+            let expected = !matches!(
+                name,
+                DatasetName::Spirals | DatasetName::Sine | DatasetName::Csv
+            );
             assert_eq!(builtin(name).is_some(), expected, "{name}");
         }
     }
@@ -82,8 +89,14 @@ mod tests {
         let iris = builtin(DatasetName::Iris).unwrap();
         assert!(iris.bytes.starts_with(&[0x1f, 0x8b]));
         let table = iris.table().unwrap();
-        assert_eq!(table.rows(), 150);
+        assert_eq!(table.targets.len(), 150);
         assert_eq!(table.feature_names[0], "sepal_length_cm");
-        assert_eq!(table.is_test.as_ref().map(|t| t.iter().filter(|&&x| x).count()), Some(30));
+        assert_eq!(
+            table
+                .is_test
+                .as_ref()
+                .map(|t| t.iter().filter(|&&x| x).count()),
+            Some(30)
+        );
     }
 }

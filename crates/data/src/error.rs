@@ -55,6 +55,16 @@ pub enum DataError {
         /// A few of the header's columns.
         available: String,
     },
+    /// The header has no column besides the target (and `is_test`).
+    #[error("{file}:{line}: no feature columns: the header has only {columns}")]
+    NoFeatures {
+        /// The file.
+        file: String,
+        /// The header's line.
+        line: u64,
+        /// The header's columns.
+        columns: String,
+    },
     /// Two header cells have the same name.
     #[error("{file}:{line}: column {column:?} appears twice (fields {first} and {second})")]
     DuplicateColumn {
@@ -186,6 +196,7 @@ impl DataError {
             | Empty { file }
             | NoRows { file }
             | MissingColumn { file, .. }
+            | NoFeatures { file, .. }
             | DuplicateColumn { file, .. }
             | NotANumber { file, .. }
             | NotFinite { file, .. }
@@ -205,6 +216,7 @@ impl DataError {
         use DataError::*;
         match self {
             MissingColumn { line, .. }
+            | NoFeatures { line, .. }
             | DuplicateColumn { line, .. }
             | NotANumber { line, .. }
             | NotFinite { line, .. }
@@ -236,11 +248,19 @@ mod tests {
                 column: "label".into(),
                 what: "NaN".into(),
             },
-            DataError::Empty { file: "e.csv".into() },
+            DataError::Empty {
+                file: "e.csv".into(),
+            },
         ];
         let texts: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        assert_eq!(texts[0], r#"data.csv:14: column "x3": cannot parse "abc" as a number"#);
-        assert_eq!(texts[1], r#"data.csv:7: column "label": NaN is not allowed"#);
+        assert_eq!(
+            texts[0],
+            r#"data.csv:14: column "x3": cannot parse "abc" as a number"#
+        );
+        assert_eq!(
+            texts[1],
+            r#"data.csv:7: column "label": NaN is not allowed"#
+        );
         for text in &texts {
             assert!(!text.contains('\n') && !text.ends_with('.'), "{text}");
         }

@@ -129,6 +129,12 @@ impl Targets {
 /// Settings that do not apply to a dataset are ignored (`path`, `target` and `task` outside
 /// `csv`, `samples` and `noise` outside the synthetic sets); [`nd_spec::Spec::check`] rejects
 /// the first three.
+///
+/// # Errors
+/// A [`DataError`] when the file cannot be read or parsed (naming the file, line and column),
+/// when the split leaves a side empty or the training split a single class, or when a setting
+/// does not fit the dataset (`target_scale = "standardize"` for classification, `noise` outside
+/// what a synthetic set takes, a `csv` dataset without `path` or `target`).
 pub fn load(spec: &DataSpec, base_dir: &Path) -> Result<Dataset, DataError> {
     let task = task_of(spec);
     if task == Task::Classification && spec.target_scale == TargetScale::Standardize {
@@ -180,14 +186,25 @@ pub fn load(spec: &DataSpec, base_dir: &Path) -> Result<Dataset, DataError> {
         real => {
             let builtin = builtin::builtin(real).expect("every other dataset is a builtin file");
             let table = builtin.table()?;
-            (real.as_str().to_string(), builtin.file.to_string(), builtin.image, table)
+            (
+                real.as_str().to_string(),
+                builtin.file.to_string(),
+                builtin.image,
+                table,
+            )
         }
     };
 
     let feature_names = table.feature_names.clone();
     let n_features = feature_names.len();
     let n_classes = match task {
-        Task::Classification => table.targets.iter().fold(0, |max, &label| max.max(label as usize)) + 1,
+        Task::Classification => {
+            table
+                .targets
+                .iter()
+                .fold(0, |max, &label| max.max(label as usize))
+                + 1
+        }
         Task::Regression => 0,
     };
     let (mut train, mut test) = prepare::split(table, task, &file)?;
@@ -299,7 +316,10 @@ mod tests {
         assert_eq!(data.name, dataset.as_str());
         assert_eq!(data.task, Task::Classification);
         assert_eq!((data.train.rows, data.test.rows), (train_rows, test_rows));
-        assert_eq!((data.n_features, data.feature_names.len()), (n_features, n_features));
+        assert_eq!(
+            (data.n_features, data.feature_names.len()),
+            (n_features, n_features)
+        );
         assert_eq!((data.n_classes, data.n_outputs()), (n_classes, n_classes));
         assert_eq!(data.image, image);
         for split in [&data.train, &data.test] {
@@ -318,9 +338,12 @@ mod tests {
     fn column_stats(split: &Split, width: usize) -> Vec<(f64, f64)> {
         (0..width)
             .map(|column| {
-                let values: Vec<f64> = (0..split.rows).map(|row| f64::from(split.row(row)[column])).collect();
+                let values: Vec<f64> = (0..split.rows)
+                    .map(|row| f64::from(split.row(row)[column]))
+                    .collect();
                 let mean = values.iter().sum::<f64>() / values.len() as f64;
-                let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
+                let variance =
+                    values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
                 (mean, variance.sqrt())
             })
             .collect()
@@ -349,16 +372,34 @@ mod tests {
 
     #[test]
     fn mnist_loads_with_its_documented_shape() {
-        let mnist = check_builtin(DatasetName::Mnist, (10_000, 2000), 784, 10, Some([1, 28, 28]));
+        let mnist = check_builtin(
+            DatasetName::Mnist,
+            (10_000, 2000),
+            784,
+            10,
+            Some([1, 28, 28]),
+        );
         // The official split is class-balanced: 1000 per class in train, 200 in test.
-        let sevens = labels(&mnist.train.targets).iter().filter(|&&l| l == 7).count();
+        let sevens = labels(&mnist.train.targets)
+            .iter()
+            .filter(|&&l| l == 7)
+            .count();
         assert_eq!(sevens, 1000);
     }
 
     #[test]
     fn fashion_mnist_loads_with_its_documented_shape() {
-        let fashion = check_builtin(DatasetName::FashionMnist, (6000, 1000), 784, 10, Some([1, 28, 28]));
-        let bags = labels(&fashion.test.targets).iter().filter(|&&l| l == 8).count();
+        let fashion = check_builtin(
+            DatasetName::FashionMnist,
+            (6000, 1000),
+            784,
+            10,
+            Some([1, 28, 28]),
+        );
+        let bags = labels(&fashion.test.targets)
+            .iter()
+            .filter(|&&l| l == 8)
+            .count();
         assert_eq!(bags, 100);
     }
 
@@ -367,17 +408,34 @@ mod tests {
         let diabetes = load_builtin(DatasetName::Diabetes);
         assert_eq!(diabetes.task, Task::Regression);
         assert_eq!((diabetes.train.rows, diabetes.test.rows), (354, 88));
-        assert_eq!((diabetes.n_features, diabetes.n_classes, diabetes.n_outputs()), (10, 0, 1));
+        assert_eq!(
+            (
+                diabetes.n_features,
+                diabetes.n_classes,
+                diabetes.n_outputs()
+            ),
+            (10, 0, 1)
+        );
         let test = values(&diabetes.test.targets);
         let mean = test.iter().map(|&v| f64::from(v)).sum::<f64>() / test.len() as f64;
-        assert!((mean - 152.7).abs() < 0.05, "documented test mean 152.7, got {mean}");
+        assert!(
+            (mean - 152.7).abs() < 0.05,
+            "documented test mean 152.7, got {mean}"
+        );
         assert!(test.iter().all(|&v| (25.0..=346.0).contains(&v)));
     }
 
     #[test]
     fn standardize_fits_train_columns_and_only_centres_constant_ones() {
         let digits = load_builtin(DatasetName::Digits);
-        let raw = load(&DataSpec { standardize: false, ..spec(DatasetName::Digits) }, Path::new(".")).unwrap();
+        let raw = load(
+            &DataSpec {
+                standardize: false,
+                ..spec(DatasetName::Digits)
+            },
+            Path::new("."),
+        )
+        .unwrap();
         let mut constant = 0;
         for (column, (mean, std)) in column_stats(&digits.train, 64).into_iter().enumerate() {
             assert!(mean.abs() < 1e-4, "column {column}: mean {mean}");
@@ -392,50 +450,95 @@ mod tests {
         let (test_mean, _) = column_stats(&digits.test, 64)[10];
         assert!(test_mean.abs() > 1e-4);
         assert_eq!(raw.train.row(0).len(), 64);
-        assert!(raw.train.features.iter().all(|&v| v.fract() == 0.0 && (0.0..=16.0).contains(&v)));
+        assert!(raw
+            .train
+            .features
+            .iter()
+            .all(|&v| v.fract() == 0.0 && (0.0..=16.0).contains(&v)));
     }
 
     #[test]
     fn standardize_false_keeps_raw_values() {
-        let iris = load(&DataSpec { standardize: false, ..spec(DatasetName::Iris) }, Path::new(".")).unwrap();
+        let iris = load(
+            &DataSpec {
+                standardize: false,
+                ..spec(DatasetName::Iris)
+            },
+            Path::new("."),
+        )
+        .unwrap();
         assert_eq!(iris.train.row(0), [5.1, 3.5, 1.4, 0.2]);
         let wine = load_builtin(DatasetName::Wine);
         for (mean, std) in column_stats(&wine.train, 13) {
-            assert!(mean.abs() < 1e-4 && (std - 1.0).abs() < 1e-4, "{mean} {std}");
+            assert!(
+                mean.abs() < 1e-4 && (std - 1.0).abs() < 1e-4,
+                "{mean} {std}"
+            );
         }
     }
 
     #[test]
     fn limit_keeps_the_first_training_rows_and_the_whole_test_split() {
         let limited = load(
-            &DataSpec { limit: 10, standardize: false, ..spec(DatasetName::Iris) },
+            &DataSpec {
+                limit: 10,
+                standardize: false,
+                ..spec(DatasetName::Iris)
+            },
             Path::new("."),
         )
         .unwrap();
-        let full = load(&DataSpec { standardize: false, ..spec(DatasetName::Iris) }, Path::new(".")).unwrap();
+        let full = load(
+            &DataSpec {
+                standardize: false,
+                ..spec(DatasetName::Iris)
+            },
+            Path::new("."),
+        )
+        .unwrap();
         assert_eq!((limited.train.rows, limited.test.rows), (10, 30));
         assert_eq!(limited.train.features, full.train.features[..40]);
         assert_eq!(limited.train.targets.len(), 10);
         assert_eq!(limited.test, full.test);
-        let above = load(&DataSpec { limit: 1000, ..spec(DatasetName::Iris) }, Path::new(".")).unwrap();
+        let above = load(
+            &DataSpec {
+                limit: 1000,
+                ..spec(DatasetName::Iris)
+            },
+            Path::new("."),
+        )
+        .unwrap();
         assert_eq!(above.train.rows, 120);
     }
 
     #[test]
     fn target_standardize_fits_train_and_records_the_scaling() {
         let scaled = load(
-            &DataSpec { target_scale: TargetScale::Standardize, ..spec(DatasetName::Diabetes) },
+            &DataSpec {
+                target_scale: TargetScale::Standardize,
+                ..spec(DatasetName::Diabetes)
+            },
             Path::new("."),
         )
         .unwrap();
         let raw = load_builtin(DatasetName::Diabetes);
         let (mean, std) = scaled.target_scaling.unwrap();
-        assert!((mean - 152.0).abs() < 0.1, "documented train mean 152.0, got {mean}");
+        assert!(
+            (mean - 152.0).abs() < 0.1,
+            "documented train mean 152.0, got {mean}"
+        );
         let train = values(&scaled.train.targets);
         let train_mean = train.iter().map(|&v| f64::from(v)).sum::<f64>() / train.len() as f64;
-        let train_var = train.iter().map(|&v| (f64::from(v) - train_mean).powi(2)).sum::<f64>() / train.len() as f64;
+        let train_var = train
+            .iter()
+            .map(|&v| (f64::from(v) - train_mean).powi(2))
+            .sum::<f64>()
+            / train.len() as f64;
         assert!(train_mean.abs() < 1e-4 && (train_var.sqrt() - 1.0).abs() < 1e-4);
-        for (scaled, raw) in values(&scaled.test.targets).iter().zip(values(&raw.test.targets)) {
+        for (scaled, raw) in values(&scaled.test.targets)
+            .iter()
+            .zip(values(&raw.test.targets))
+        {
             assert!((scaled * std + mean - raw).abs() < 1e-3);
         }
     }
@@ -443,12 +546,18 @@ mod tests {
     #[test]
     fn target_standardize_is_an_error_for_classification() {
         let error = load(
-            &DataSpec { target_scale: TargetScale::Standardize, ..spec(DatasetName::Iris) },
+            &DataSpec {
+                target_scale: TargetScale::Standardize,
+                ..spec(DatasetName::Iris)
+            },
             Path::new("."),
         )
         .unwrap_err();
         let message = error.to_string();
-        assert!(message.starts_with("`data.target_scale` = \"standardize\" is not allowed"), "{message}");
+        assert!(
+            message.starts_with("`data.target_scale` = \"standardize\" is not allowed"),
+            "{message}"
+        );
         assert!(message.contains("classification"), "{message}");
         assert_eq!(error.file(), None);
     }
@@ -457,33 +566,88 @@ mod tests {
     fn spirals_are_deterministic_and_split_by_class() {
         let first = load_builtin(DatasetName::Spirals);
         assert_eq!(first, load_builtin(DatasetName::Spirals));
-        assert_eq!((first.name.as_str(), first.n_features, first.n_classes), ("spirals", 2, 2));
+        assert_eq!(
+            (first.name.as_str(), first.n_features, first.n_classes),
+            ("spirals", 2, 2)
+        );
         assert_eq!((first.train.rows, first.test.rows), (800, 200));
-        let noisier = load(&DataSpec { noise: 0.3, ..spec(DatasetName::Spirals) }, Path::new(".")).unwrap();
+        let noisier = load(
+            &DataSpec {
+                noise: 0.3,
+                ..spec(DatasetName::Spirals)
+            },
+            Path::new("."),
+        )
+        .unwrap();
         assert_ne!(first.train.features, noisier.train.features);
-        let test_ones = labels(&first.test.targets).iter().filter(|&&l| l == 1).count();
+        let test_ones = labels(&first.test.targets)
+            .iter()
+            .filter(|&&l| l == 1)
+            .count();
         assert_eq!(test_ones, 100);
     }
 
     #[test]
     fn sine_is_deterministic_with_targets_in_range() {
-        let sine = load(&DataSpec { noise: 0.5, ..spec(DatasetName::Sine) }, Path::new(".")).unwrap();
-        assert_eq!(sine, load(&DataSpec { noise: 0.5, ..spec(DatasetName::Sine) }, Path::new(".")).unwrap());
-        assert_eq!((sine.task, sine.n_features, sine.n_outputs()), (Task::Regression, 1, 1));
+        let sine = load(
+            &DataSpec {
+                noise: 0.5,
+                ..spec(DatasetName::Sine)
+            },
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(
+            sine,
+            load(
+                &DataSpec {
+                    noise: 0.5,
+                    ..spec(DatasetName::Sine)
+                },
+                Path::new(".")
+            )
+            .unwrap()
+        );
+        assert_eq!(
+            (sine.task, sine.n_features, sine.n_outputs()),
+            (Task::Regression, 1, 1)
+        );
         assert_eq!((sine.train.rows, sine.test.rows), (800, 200));
         for split in [&sine.train, &sine.test] {
-            assert!(values(&split.targets).iter().all(|v| (-1.0..=1.0).contains(v)));
+            assert!(values(&split.targets)
+                .iter()
+                .all(|v| (-1.0..=1.0).contains(v)));
         }
-        let unscaled_x = load(&DataSpec { standardize: false, ..spec(DatasetName::Sine) }, Path::new(".")).unwrap();
-        assert!(unscaled_x.train.features.iter().all(|x| x.abs() <= std::f32::consts::PI));
+        let unscaled_x = load(
+            &DataSpec {
+                standardize: false,
+                ..spec(DatasetName::Sine)
+            },
+            Path::new("."),
+        )
+        .unwrap();
+        assert!(unscaled_x
+            .train
+            .features
+            .iter()
+            .all(|x| x.abs() <= std::f32::consts::PI));
     }
 
     #[test]
     fn synthetic_noise_must_be_finite() {
-        let message = load(&DataSpec { noise: f64::NAN, ..spec(DatasetName::Spirals) }, Path::new("."))
-            .unwrap_err()
-            .to_string();
-        assert!(message.starts_with("`data.noise` = NaN is not allowed"), "{message}");
+        let message = load(
+            &DataSpec {
+                noise: f64::NAN,
+                ..spec(DatasetName::Spirals)
+            },
+            Path::new("."),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            message.starts_with("`data.noise` = NaN is not allowed"),
+            "{message}"
+        );
     }
 
     // ---- user CSV files ----
@@ -502,9 +666,17 @@ mod tests {
 
     /// Ten rows, classes alternating 0, 1; `x1` is the row index.
     fn ten_rows(is_test: bool) -> String {
-        let mut text = String::from(if is_test { "x1,x2,label,is_test\n" } else { "x1,x2,label\n" });
+        let mut text = String::from(if is_test {
+            "x1,x2,label,is_test\n"
+        } else {
+            "x1,x2,label\n"
+        });
         for row in 0..10 {
-            let flag = if is_test { format!(",{}", u8::from(row < 3)) } else { String::new() };
+            let flag = if is_test {
+                format!(",{}", u8::from(row < 3))
+            } else {
+                String::new()
+            };
             text.push_str(&format!("{row},{},{}{flag}\n", row * 2, row % 2));
         }
         text
@@ -525,7 +697,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(&dir, "points.csv", ten_rows(false).as_bytes());
         // A relative path is resolved against base_dir.
-        let data = load(&csv_spec(Path::new("points.csv"), "label", Task::Classification), dir.path()).unwrap();
+        let data = load(
+            &csv_spec(Path::new("points.csv"), "label", Task::Classification),
+            dir.path(),
+        )
+        .unwrap();
         assert_eq!(data.name, "points");
         assert_eq!(data.feature_names, ["x1", "x2"]);
         assert_eq!((data.n_classes, data.image), (2, None));
@@ -539,7 +715,11 @@ mod tests {
     fn csv_with_is_test_uses_the_column() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(&dir, "points.csv", ten_rows(true).as_bytes());
-        let data = load(&csv_spec(&path, "label", Task::Classification), Path::new("/elsewhere")).unwrap();
+        let data = load(
+            &csv_spec(&path, "label", Task::Classification),
+            Path::new("/elsewhere"),
+        )
+        .unwrap();
         assert_eq!(data.feature_names, ["x1", "x2"]);
         assert_eq!((data.train.rows, data.test.rows), (7, 3));
         assert_eq!(data.test.features, [0.0, 0.0, 1.0, 2.0, 2.0, 4.0]);
@@ -565,8 +745,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let plain = write(&dir, "points.csv", ten_rows(false).as_bytes());
         let packed = write(&dir, "points.csv.gz", &gzip(ten_rows(false).as_bytes()));
-        let from_plain = load(&csv_spec(&plain, "label", Task::Classification), dir.path()).unwrap();
-        let from_gzip = load(&csv_spec(&packed, "label", Task::Classification), dir.path()).unwrap();
+        let from_plain =
+            load(&csv_spec(&plain, "label", Task::Classification), dir.path()).unwrap();
+        let from_gzip = load(
+            &csv_spec(&packed, "label", Task::Classification),
+            dir.path(),
+        )
+        .unwrap();
         assert_eq!(from_gzip.name, "points");
         assert_eq!(from_plain, from_gzip);
     }
@@ -589,32 +774,57 @@ mod tests {
         let path = dir.path().join("absent.csv");
         let error = load(&csv_spec(&path, "label", Task::Classification), dir.path()).unwrap_err();
         let message = error.to_string();
-        assert!(message.starts_with(&format!("{}: cannot read the file", path.display())), "{message}");
+        assert!(
+            message.starts_with(&format!("{}: cannot read the file", path.display())),
+            "{message}"
+        );
         assert_eq!(error.file(), Some(path.display().to_string().as_str()));
     }
 
     #[test]
     fn error_gz_name_without_gzip_content() {
-        let (message, file) = csv_error("data.csv.gz", ten_rows(false).as_bytes(), "label", Task::Classification);
-        assert!(message.starts_with(&format!("{file}: not a gzip file")), "{message}");
+        let (message, file) = csv_error(
+            "data.csv.gz",
+            ten_rows(false).as_bytes(),
+            "label",
+            Task::Classification,
+        );
+        assert!(
+            message.starts_with(&format!("{file}: not a gzip file")),
+            "{message}"
+        );
     }
 
     #[test]
     fn error_corrupt_gzip() {
         let packed = gzip(ten_rows(false).repeat(50).as_bytes());
-        let (message, file) = csv_error("data.csv.gz", &packed[..packed.len() / 2], "label", Task::Classification);
-        assert!(message.starts_with(&format!("{file}: corrupt gzip data")), "{message}");
+        let (message, file) = csv_error(
+            "data.csv.gz",
+            &packed[..packed.len() / 2],
+            "label",
+            Task::Classification,
+        );
+        assert!(
+            message.starts_with(&format!("{file}: corrupt gzip data")),
+            "{message}"
+        );
         let mut flipped = packed.clone();
         let last = flipped.len() - 6; // inside the CRC32 trailer
         flipped[last] ^= 0xff;
-        let (message, _) = csv_error("data.csv.gz", &flipped, "label", Task::Classification);
-        assert!(message.starts_with(&format!("{file}: corrupt gzip data")), "{message}");
+        let (message, file) = csv_error("data.csv.gz", &flipped, "label", Task::Classification);
+        assert!(
+            message.starts_with(&format!("{file}: corrupt gzip data")),
+            "{message}"
+        );
     }
 
     #[test]
     fn error_empty_file() {
         let (message, file) = csv_error("data.csv", b"", "label", Task::Classification);
-        assert_eq!(message, format!("{file}: the file is empty (expected a header row and data rows)"));
+        assert_eq!(
+            message,
+            format!("{file}: the file is empty (expected a header row and data rows)")
+        );
         let (message, _) = csv_error("data.csv.gz", &gzip(b""), "label", Task::Classification);
         assert!(message.contains("the file is empty"), "{message}");
     }
@@ -622,12 +832,20 @@ mod tests {
     #[test]
     fn error_header_only() {
         let (message, file) = csv_error("data.csv", b"x1,label\n", "label", Task::Classification);
-        assert_eq!(message, format!("{file}: the file has a header but no data rows"));
+        assert_eq!(
+            message,
+            format!("{file}: the file has a header but no data rows")
+        );
     }
 
     #[test]
     fn error_missing_target_column() {
-        let (message, file) = csv_error("data.csv", ten_rows(false).as_bytes(), "class", Task::Classification);
+        let (message, file) = csv_error(
+            "data.csv",
+            ten_rows(false).as_bytes(),
+            "class",
+            Task::Classification,
+        );
         assert_eq!(
             message,
             format!(r#"{file}:1: no column named "class"; the columns are "x1", "x2", "label""#)
@@ -635,35 +853,90 @@ mod tests {
     }
 
     #[test]
+    fn error_no_feature_columns() {
+        let (message, file) = csv_error(
+            "data.csv",
+            b"label,is_test\n0,0\n1,1\n",
+            "label",
+            Task::Classification,
+        );
+        assert_eq!(
+            message,
+            format!(r#"{file}:1: no feature columns: the header has only "label", "is_test""#)
+        );
+    }
+
+    #[test]
     fn error_non_numeric_cell() {
-        let (message, file) = csv_error("data.csv", b"x1,x2,label\n1,2,0\n3,abc,1\n", "label", Task::Classification);
-        assert_eq!(message, format!(r#"{file}:3: column "x2": cannot parse "abc" as a number"#));
+        let (message, file) = csv_error(
+            "data.csv",
+            b"x1,x2,label\n1,2,0\n3,abc,1\n",
+            "label",
+            Task::Classification,
+        );
+        assert_eq!(
+            message,
+            format!(r#"{file}:3: column "x2": cannot parse "abc" as a number"#)
+        );
     }
 
     #[test]
     fn error_nan_and_infinite_values() {
-        let (message, file) = csv_error("data.csv", b"x1,label\n1,0\nNaN,1\n", "label", Task::Classification);
-        assert_eq!(message, format!(r#"{file}:3: column "x1": NaN is not allowed"#));
+        let (message, file) = csv_error(
+            "data.csv",
+            b"x1,label\n1,0\nNaN,1\n",
+            "label",
+            Task::Classification,
+        );
+        assert_eq!(
+            message,
+            format!(r#"{file}:3: column "x1": NaN is not allowed"#)
+        );
         let (message, file) = csv_error("data.csv", b"x1,y\n1,2\n2,-inf\n", "y", Task::Regression);
-        assert_eq!(message, format!(r#"{file}:3: column "y": an infinite value ("-inf") is not allowed"#));
+        assert_eq!(
+            message,
+            format!(r#"{file}:3: column "y": an infinite value ("-inf") is not allowed"#)
+        );
     }
 
     #[test]
     fn error_ragged_row() {
-        let (message, file) = csv_error("data.csv", b"x1,x2,label\n1,2,0\n3,1\n", "label", Task::Classification);
-        assert_eq!(message, format!("{file}:3: expected 3 fields (as in the header), found 2"));
+        let (message, file) = csv_error(
+            "data.csv",
+            b"x1,x2,label\n1,2,0\n3,1\n",
+            "label",
+            Task::Classification,
+        );
+        assert_eq!(
+            message,
+            format!("{file}:3: expected 3 fields (as in the header), found 2")
+        );
     }
 
     #[test]
     fn error_label_out_of_range() {
-        let (message, file) = csv_error("data.csv", b"x1,label\n1,0\n2,-1\n", "label", Task::Classification);
+        let (message, file) = csv_error(
+            "data.csv",
+            b"x1,label\n1,0\n2,-1\n",
+            "label",
+            Task::Classification,
+        );
         assert!(
-            message.starts_with(&format!(r#"{file}:3: column "label": label out of range: "-1""#)),
+            message.starts_with(&format!(
+                r#"{file}:3: column "label": label out of range: "-1""#
+            )),
             "{message}"
         );
-        let (message, file) = csv_error("data.csv", b"x1,label\n1,2.5\n", "label", Task::Classification);
+        let (message, file) = csv_error(
+            "data.csv",
+            b"x1,label\n1,2.5\n",
+            "label",
+            Task::Classification,
+        );
         assert!(
-            message.starts_with(&format!(r#"{file}:2: column "label": label out of range: "2.5""#)),
+            message.starts_with(&format!(
+                r#"{file}:2: column "label": label out of range: "2.5""#
+            )),
             "{message}"
         );
     }
@@ -682,19 +955,48 @@ mod tests {
     fn error_is_test_not_zero_or_one() {
         let text = "x,label,is_test\n1,0,0\n2,1,2\n";
         let (message, file) = csv_error("data.csv", text.as_bytes(), "label", Task::Classification);
-        assert_eq!(message, format!(r#"{file}:3: column "is_test": expected 0 (train) or 1 (test), found "2""#));
+        assert_eq!(
+            message,
+            format!(r#"{file}:3: column "is_test": expected 0 (train) or 1 (test), found "2""#)
+        );
     }
 
     #[test]
     fn error_no_training_or_no_test_rows() {
         let all_test = "x,label,is_test\n1,0,1\n2,1,1\n";
-        let (message, file) = csv_error("data.csv", all_test.as_bytes(), "label", Task::Classification);
-        assert_eq!(message, format!("{file}: no training rows (every row has is_test = 1)"));
+        let (message, file) = csv_error(
+            "data.csv",
+            all_test.as_bytes(),
+            "label",
+            Task::Classification,
+        );
+        assert_eq!(
+            message,
+            format!("{file}: no training rows (every row has is_test = 1)")
+        );
         let all_train = "x,label,is_test\n1,0,0\n2,1,0\n";
-        let (message, file) = csv_error("data.csv", all_train.as_bytes(), "label", Task::Classification);
-        assert_eq!(message, format!("{file}: no test rows (every row has is_test = 0)"));
+        let (message, file) = csv_error(
+            "data.csv",
+            all_train.as_bytes(),
+            "label",
+            Task::Classification,
+        );
+        assert_eq!(
+            message,
+            format!("{file}: no test rows (every row has is_test = 0)")
+        );
         let too_few = "x,label\n1,0\n2,1\n3,0\n";
-        let (message, file) = csv_error("data.csv", too_few.as_bytes(), "label", Task::Classification);
-        assert!(message.starts_with(&format!("{file}: no test rows (3 rows and no is_test column")), "{message}");
+        let (message, file) = csv_error(
+            "data.csv",
+            too_few.as_bytes(),
+            "label",
+            Task::Classification,
+        );
+        assert!(
+            message.starts_with(&format!(
+                "{file}: no test rows (3 rows and no is_test column"
+            )),
+            "{message}"
+        );
     }
 }

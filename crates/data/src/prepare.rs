@@ -244,14 +244,15 @@ mod tests {
     #[test]
     fn split_moves_features_with_their_rows() {
         let (train, test) = split(
-            table(&[0.0, 1.0, 0.0, 1.0], Some(vec![false, true, false, true])),
+            table(&[0.0, 1.0, 1.0, 0.0], Some(vec![false, true, false, true])),
             Task::Classification,
             "f",
         )
         .unwrap();
         assert_eq!(train.features, [0.0, 2.0]);
         assert_eq!(test.features, [1.0, 3.0]);
-        assert_eq!(test.targets, Targets::Classes(vec![1, 1]));
+        assert_eq!(test.targets, Targets::Classes(vec![1, 0]));
+        assert_eq!(train.targets, Targets::Classes(vec![0, 1]));
     }
 
     #[test]

@@ -82,7 +82,7 @@ mod tests {
     #[test]
     fn spirals_alternate_classes_and_stay_near_the_unit_disc() {
         let table = spirals(101, 0.0);
-        assert_eq!(table.rows(), 101);
+        assert_eq!(table.targets.len(), 101);
         assert_eq!(table.targets.iter().filter(|&&t| t == 1.0).count(), 50);
         assert_eq!(&table.targets[..4], &[0.0, 1.0, 0.0, 1.0]);
         for point in table.features.chunks(2) {
@@ -96,7 +96,10 @@ mod tests {
         // With no noise, arm 1 is arm 0 turned by half a turn: (x, y) -> (-x, -y).
         let table = spirals(20, 0.0);
         for pair in table.features.chunks(4) {
-            assert!((pair[0] + pair[2]).abs() < 1e-6 && (pair[1] + pair[3]).abs() < 1e-6, "{pair:?}");
+            assert!(
+                (pair[0] + pair[2]).abs() < 1e-6 && (pair[1] + pair[3]).abs() < 1e-6,
+                "{pair:?}"
+            );
         }
     }
 
@@ -122,6 +125,9 @@ mod tests {
     #[test]
     fn sine_rejects_noise_above_one() {
         let message = sine(50, 1.5).unwrap_err().to_string();
-        assert!(message.starts_with("`data.noise` = 1.5 is not allowed"), "{message}");
+        assert!(
+            message.starts_with("`data.noise` = 1.5 is not allowed"),
+            "{message}"
+        );
     }
 }

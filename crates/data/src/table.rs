@@ -26,13 +26,6 @@ pub(crate) struct Table {
     pub is_test: Option<Vec<bool>>,
 }
 
-impl Table {
-    /// The number of rows.
-    pub fn rows(&self) -> usize {
-        self.targets.len()
-    }
-}
-
 /// Reads a user's file, decompressing it when the name ends in `.gz` (or the content is gzip).
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
     let file = path.display().to_string();
@@ -87,7 +80,8 @@ pub(crate) fn parse(text: &[u8], file: &str, target: &str, task: Task) -> Result
     if !reader.read_byte_record(&mut record).map_err(csv_error)? {
         return Err(DataError::Empty { file: file.into() });
     }
-    let header_line = line_of(&record);
+    let mut lines = LineCounter::new(text);
+    let header_line = lines.line_of(&record);
     let header: Vec<String> = record
         .iter()
         .map(|cell| String::from_utf8_lossy(cell).trim().to_string())
@@ -107,12 +101,19 @@ pub(crate) fn parse(text: &[u8], file: &str, target: &str, task: Task) -> Result
         .filter(|&(i, _)| i != target_index && Some(i) != is_test_index)
         .map(|(_, name)| name.clone())
         .collect();
+    if feature_names.is_empty() {
+        return Err(DataError::NoFeatures {
+            file: file.into(),
+            line: header_line,
+            columns: quoted_list(&header),
+        });
+    }
 
     let mut features = Vec::new();
     let mut targets = Vec::new();
     let mut is_test = is_test_index.map(|_| Vec::new());
     while reader.read_byte_record(&mut record).map_err(csv_error)? {
-        let line = line_of(&record);
+        let line = lines.line_of(&record);
         if record.len() != header.len() {
             return Err(DataError::Ragged {
                 file: file.into(),
@@ -164,16 +165,47 @@ pub(crate) fn parse(text: &[u8], file: &str, target: &str, task: Task) -> Result
     })
 }
 
-fn line_of(record: &csv::ByteRecord) -> u64 {
-    record.position().map_or(0, |p| p.line())
+/// 1-based line numbers of records as an editor shows them. The csv reader's own count skips
+/// blank lines, so this counts the newlines before each record's first byte instead.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    byte: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        Self {
+            text,
+            byte: 0,
+            line: 1,
+        }
+    }
+
+    /// Records must be passed in file order.
+    fn line_of(&mut self, record: &csv::ByteRecord) -> u64 {
+        let Some(start) = record.position().map(|p| p.byte() as usize) else {
+            return 0;
+        };
+        let mut start = start.clamp(self.byte, self.text.len());
+        // The reader's position for a record after blank lines is where the blank lines begin.
+        while matches!(self.text.get(start), Some(b'\n' | b'\r')) {
+            start += 1;
+        }
+        let newlines = self.text[self.byte..start]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.line += newlines as u64;
+        self.byte = start;
+        self.line
+    }
 }
 
 /// `f32` parsing as std does it (`1`, `-2.5e3`, `NaN`, `inf`), tolerating spaces around.
 fn parse_number(cell: &[u8]) -> Option<f32> {
     let text = std::str::from_utf8(cell).ok()?;
-    text.parse()
-        .ok()
-        .or_else(|| text.trim().parse().ok())
+    text.parse().ok().or_else(|| text.trim().parse().ok())
 }
 
 fn label_problem(value: f32) -> Option<String> {
@@ -185,7 +217,9 @@ fn label_problem(value: f32) -> Option<String> {
                 .into(),
         )
     } else if value > MAX_LABEL as f32 {
-        Some(format!("is above the largest class id allowed, {MAX_LABEL}"))
+        Some(format!(
+            "is above the largest class id allowed, {MAX_LABEL}"
+        ))
     } else {
         None
     }
@@ -261,17 +295,23 @@ fn check_duplicates(header: &[String], file: &str, line: u64) -> Result<(), Data
     Ok(())
 }
 
-fn missing_column(header: &[String], target: &str, file: &str, line: u64) -> DataError {
+/// The first few names, quoted, for a one-line message.
+fn quoted_list(names: &[String]) -> String {
     const SHOWN: usize = 8;
-    let mut available = header
+    let mut list = names
         .iter()
         .take(SHOWN)
         .map(|name| format!("{name:?}"))
         .collect::<Vec<_>>()
         .join(", ");
-    if header.len() > SHOWN {
-        available.push_str(&format!(", ... ({} in all)", header.len()));
+    if names.len() > SHOWN {
+        list.push_str(&format!(", ... ({} in all)", names.len()));
     }
+    list
+}
+
+fn missing_column(header: &[String], target: &str, file: &str, line: u64) -> DataError {
+    let available = quoted_list(header);
     let hint = header
         .iter()
         .find(|name| name.eq_ignore_ascii_case(target))
@@ -305,7 +345,7 @@ mod tests {
         assert_eq!(table.features, [1.0, 2.0, 3.0, 4.5]);
         assert_eq!(table.targets, [0.0, 1.0]);
         assert_eq!(table.is_test, Some(vec![false, true]));
-        assert_eq!(table.rows(), 2);
+        assert_eq!(table.targets.len(), 2);
     }
 
     #[test]
@@ -321,7 +361,20 @@ mod tests {
     #[test]
     fn line_numbers_count_the_header_and_blank_lines() {
         let message = error("a,y\n1,0\n\n2,x\n", Task::Classification);
-        assert_eq!(message, r#"t.csv:4: column "y": cannot parse "x" as a number"#);
+        assert_eq!(
+            message,
+            r#"t.csv:4: column "y": cannot parse "x" as a number"#
+        );
+        let message = error(
+            "\r\na,y\r\n1,0\r\n\r\n\r\n2,0\r\n3\r\n",
+            Task::Classification,
+        );
+        assert_eq!(
+            message,
+            "t.csv:7: expected 2 fields (as in the header), found 1"
+        );
+        let message = error("\n\na,b\n1,0\n", Task::Classification);
+        assert!(message.starts_with("t.csv:3: no column named"), "{message}");
     }
 
     #[test]
@@ -333,18 +386,30 @@ mod tests {
     #[test]
     fn labels_must_be_class_ids() {
         let negative = error("a,y\n1,0\n1,-1\n", Task::Classification);
-        assert!(negative.starts_with(r#"t.csv:3: column "y": label out of range: "-1" is negative"#), "{negative}");
+        assert!(
+            negative.starts_with(r#"t.csv:3: column "y": label out of range: "-1" is negative"#),
+            "{negative}"
+        );
         let fraction = error("a,y\n1,2.5\n", Task::Classification);
-        assert!(fraction.contains(r#"label out of range: "2.5" is not an integer"#), "{fraction}");
+        assert!(
+            fraction.contains(r#"label out of range: "2.5" is not an integer"#),
+            "{fraction}"
+        );
         assert!(fraction.contains("data.task"), "{fraction}");
         let huge = error("a,y\n1,70000\n", Task::Classification);
-        assert!(huge.contains("label out of range") && huge.contains("65535"), "{huge}");
+        assert!(
+            huge.contains("label out of range") && huge.contains("65535"),
+            "{huge}"
+        );
     }
 
     #[test]
     fn infinite_cells_are_named() {
         let message = error("a,y\ninf,0\n", Task::Classification);
-        assert_eq!(message, r#"t.csv:2: column "a": an infinite value ("inf") is not allowed"#);
+        assert_eq!(
+            message,
+            r#"t.csv:2: column "a": an infinite value ("inf") is not allowed"#
+        );
         let overflow = error("a,y\n1e39,0\n", Task::Classification);
         assert!(overflow.contains("infinite value (\"1e39\")"), "{overflow}");
     }
@@ -353,20 +418,29 @@ mod tests {
     fn long_cells_are_shortened() {
         let cell = "z".repeat(100);
         let message = error(&format!("a,y\n{cell},0\n"), Task::Classification);
-        assert!(message.contains(&format!("\"{}...\"", "z".repeat(40))), "{message}");
+        assert!(
+            message.contains(&format!("\"{}...\"", "z".repeat(40))),
+            "{message}"
+        );
         assert!(message.len() < 120, "{message}");
     }
 
     #[test]
     fn duplicate_columns_are_rejected() {
         let message = error("a,y,a\n1,0,2\n", Task::Classification);
-        assert_eq!(message, r#"t.csv:1: column "a" appears twice (fields 1 and 3)"#);
+        assert_eq!(
+            message,
+            r#"t.csv:1: column "a" appears twice (fields 1 and 3)"#
+        );
     }
 
     #[test]
     fn a_missing_target_suggests_a_near_spelling() {
         let message = error("a,Y\n1,0\n", Task::Classification);
-        assert_eq!(message, r#"t.csv:1: no column named "y" (did you mean "Y"?); the columns are "a", "Y""#);
+        assert_eq!(
+            message,
+            r#"t.csv:1: no column named "y" (did you mean "Y"?); the columns are "a", "Y""#
+        );
         let many: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
         let message = error(&format!("{}\n", many.join(",")), Task::Classification);
         assert!(message.ends_with(r#""c7", ... (20 in all)"#), "{message}");

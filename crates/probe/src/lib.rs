@@ -1,5 +1,28 @@
 //! neuron-doctor's eyes: measure every layer of a network, then name what is wrong.
 //!
-//! placeholder while the probe is written.
+//! - [`probe`] runs one inference pass over a split (per-unit activation statistics reduced on
+//!   the device), one backward pass over a probe batch (per-layer gradient norms) and reads
+//!   every layer's weights, producing a [`Probe`].
+//! - [`diagnose`] is pure: from probes of the network as born and as trained, the training
+//!   history and the spec, it returns [`Finding`]s with stable codes ([`CHECKS`]), a
+//!   severity scaled by the harm done, the evidence, and ranked [`Remedy`]s (spec changes).
+//! - [`features`] and [`loss`] turn dataset rows into tensors and score outputs; the trainer
+//!   uses the same functions.
+//!
+//! ```
+//! use nd_probe::{Severity, CHECKS};
+//! assert!(CHECKS.iter().any(|c| c.code == "dead-units"));
+//! assert!(Severity::Error > Severity::Warning);
+//! ```
 
 pub mod activations;
+mod batch;
+mod findings;
+mod measure;
+mod rules;
+
+pub use activations::{Histogram, SiteStats};
+pub use batch::{features, loss};
+pub use findings::{CHECKS, Check, Finding, Remedy, Severity, check};
+pub use measure::{LayerStats, OutputStats, Probe, ProbeOptions, probe};
+pub use rules::{EpochPoint, Evidence, Harm, diagnose, is_healthy};

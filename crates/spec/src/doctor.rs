@@ -51,18 +51,29 @@ impl Default for DoctorThresholds {
 }
 
 impl DoctorThresholds {
-    pub(crate) fn check(&self) -> Result<(), SpecError> {
+    /// Validates every threshold; [`Spec::check`](crate::Spec::check) calls this.
+    pub fn check(&self) -> Result<(), SpecError> {
         let fractions = [
             ("doctor.dead_fraction_warning", self.dead_fraction_warning),
             ("doctor.dead_fraction_error", self.dead_fraction_error),
-            ("doctor.saturated_fraction_warning", self.saturated_fraction_warning),
-            ("doctor.saturated_fraction_error", self.saturated_fraction_error),
+            (
+                "doctor.saturated_fraction_warning",
+                self.saturated_fraction_warning,
+            ),
+            (
+                "doctor.saturated_fraction_error",
+                self.saturated_fraction_error,
+            ),
             ("doctor.dormant_tau", self.dormant_tau),
             ("doctor.stall_min_improvement", self.stall_min_improvement),
         ];
         for (key, value) in fractions {
             if !(value.is_finite() && (0.0..=1.0).contains(&value)) {
-                return Err(SpecError::invalid(key, value.to_string(), "a number in [0, 1]"));
+                return Err(SpecError::invalid(
+                    key,
+                    value.to_string(),
+                    "a number in [0, 1]",
+                ));
             }
         }
         if self.dead_fraction_error < self.dead_fraction_warning {
@@ -79,13 +90,24 @@ impl DoctorThresholds {
                 "at least doctor.saturated_fraction_warning",
             ));
         }
-        for (key, value) in [
-            ("doctor.vanishing_ratio", self.vanishing_ratio),
-            ("doctor.exploding_ratio", self.exploding_ratio),
-        ] {
-            if !(value.is_finite() && value > 0.0) {
-                return Err(SpecError::invalid(key, value.to_string(), "a number > 0"));
-            }
+        // A healthy network's ratio is near 1: a vanishing threshold at or above 1, or an
+        // exploding one at or below 1, would flag every network.
+        if !(self.vanishing_ratio.is_finite()
+            && self.vanishing_ratio > 0.0
+            && self.vanishing_ratio < 1.0)
+        {
+            return Err(SpecError::invalid(
+                "doctor.vanishing_ratio",
+                self.vanishing_ratio.to_string(),
+                "a number in (0, 1)",
+            ));
+        }
+        if !(self.exploding_ratio.is_finite() && self.exploding_ratio > 1.0) {
+            return Err(SpecError::invalid(
+                "doctor.exploding_ratio",
+                self.exploding_ratio.to_string(),
+                "a finite number > 1",
+            ));
         }
         if !(self.init_scale_tolerance.is_finite() && self.init_scale_tolerance > 1.0) {
             return Err(SpecError::invalid(
@@ -94,11 +116,11 @@ impl DoctorThresholds {
                 "a factor > 1",
             ));
         }
-        if self.stall_epochs < 2 {
+        if self.stall_epochs < 2 || self.stall_epochs > 100_000 {
             return Err(SpecError::invalid(
                 "doctor.stall_epochs",
                 self.stall_epochs.to_string(),
-                "at least 2",
+                "from 2 to 100000",
             ));
         }
         Ok(())

@@ -323,7 +323,10 @@ impl Activation {
     /// True for activations whose unit is "off" when the pre-activation is <= 0 and whose
     /// gradient is then (almost) zero: the ones that can die.
     pub fn is_relu_family(self) -> bool {
-        matches!(self, Self::Relu | Self::LeakyRelu | Self::Elu | Self::Selu | Self::Gelu | Self::Silu)
+        matches!(
+            self,
+            Self::Relu | Self::LeakyRelu | Self::Elu | Self::Selu | Self::Gelu | Self::Silu
+        )
     }
 
     /// True for activations that flatten at both ends and can saturate.
@@ -480,7 +483,13 @@ impl Spec {
         Ok(spec)
     }
 
-    /// Writes the spec as TOML with every default spelled out.
+    /// Writes the spec as TOML with every default spelled out; parsing the text gives the same
+    /// spec back.
+    ///
+    /// # Panics
+    ///
+    /// When an integer was set from code above TOML's largest (`i64::MAX`); [`Spec::check`]
+    /// rejects such a spec, so a [`CheckedSpec`] always writes.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a spec always serializes")
     }
@@ -488,7 +497,9 @@ impl Spec {
     /// Validates every value; the checked spec is what the rest of the tool takes.
     pub fn check(self) -> Result<CheckedSpec, SpecError> {
         let invalid = SpecError::invalid;
+        // The name becomes a directory name: no separators, and no leading '.' (`..`, hidden).
         let name_ok = !self.name.is_empty()
+            && !self.name.starts_with('.')
             && self
                 .name
                 .chars()
@@ -497,13 +508,16 @@ impl Spec {
             return Err(invalid(
                 "name",
                 format!("{:?}", self.name),
-                "letters, digits, '-', '_' and '.'",
+                "letters, digits, '-', '_' and '.', not starting with '.'",
             ));
         }
         let d = &self.data;
         if d.dataset == DatasetName::Csv {
             if d.path.is_none() {
-                return Err(SpecError::missing("data.path", "dataset = \"csv\" needs a file"));
+                return Err(SpecError::missing(
+                    "data.path",
+                    "dataset = \"csv\" needs a file",
+                ));
             }
             if d.target.is_none() {
                 return Err(SpecError::missing(
@@ -512,35 +526,58 @@ impl Spec {
                 ));
             }
         } else {
-            for (key, present) in [
-                ("data.path", d.path.is_some()),
-                ("data.target", d.target.is_some()),
-                ("data.task", d.task.is_some()),
+            for (key, value) in [
+                (
+                    "data.path",
+                    d.path
+                        .as_ref()
+                        .map(|p| format!("{:?}", p.display().to_string())),
+                ),
+                ("data.target", d.target.as_ref().map(|t| format!("{t:?}"))),
+                ("data.task", d.task.map(|t| format!("{:?}", t.as_str()))),
             ] {
-                if present {
+                if let Some(value) = value {
                     return Err(invalid(
                         key,
-                        "set".into(),
-                        "only with dataset = \"csv\" (builtin datasets know their own)",
+                        value,
+                        "no value unless dataset = \"csv\" (builtin datasets know their own)",
                     ));
                 }
             }
         }
+        for (key, value) in [("data.limit", d.limit), ("data.samples", d.samples)] {
+            toml_integer(key, value as u64)?;
+        }
         if d.samples < 10 {
-            return Err(invalid("data.samples", d.samples.to_string(), "at least 10"));
+            return Err(invalid(
+                "data.samples",
+                d.samples.to_string(),
+                "at least 10",
+            ));
         }
         if !(d.noise.is_finite() && d.noise >= 0.0) {
-            return Err(invalid("data.noise", d.noise.to_string(), "a finite number >= 0"));
+            return Err(invalid(
+                "data.noise",
+                d.noise.to_string(),
+                "a finite number >= 0",
+            ));
         }
         let m = &self.model;
         if m.hidden.is_empty() && m.kind == ModelKind::Cnn {
-            return Err(invalid("model.hidden", "[]".into(), "at least one conv layer for a cnn"));
+            return Err(invalid(
+                "model.hidden",
+                "[]".into(),
+                "at least one conv layer for a cnn",
+            ));
         }
-        if let Some(w) = m.hidden.iter().chain(&m.dense).find(|w| **w == 0) {
-            return Err(invalid("model.hidden", w.to_string(), "widths of at least 1"));
-        }
-        if m.hidden.iter().chain(&m.dense).any(|w| *w > 65_536) {
-            return Err(invalid("model.hidden", format!("{:?}", m.hidden), "widths up to 65536"));
+        for (key, widths) in [("model.hidden", &m.hidden), ("model.dense", &m.dense)] {
+            if widths.iter().any(|w| !(1..=65_536).contains(w)) {
+                return Err(invalid(
+                    key,
+                    format!("{widths:?}"),
+                    "widths from 1 to 65536",
+                ));
+            }
         }
         if m.kind == ModelKind::Mlp && !m.dense.is_empty() {
             return Err(invalid(
@@ -550,29 +587,61 @@ impl Spec {
             ));
         }
         if m.kernel_size == 0 || m.kernel_size % 2 == 0 || m.kernel_size > 9 {
-            return Err(invalid("model.kernel_size", m.kernel_size.to_string(), "an odd size from 1 to 9"));
+            return Err(invalid(
+                "model.kernel_size",
+                m.kernel_size.to_string(),
+                "an odd size from 1 to 9",
+            ));
         }
         if !(m.leaky_slope.is_finite() && (0.0..1.0).contains(&m.leaky_slope)) {
-            return Err(invalid("model.leaky_slope", m.leaky_slope.to_string(), "a number in [0, 1)"));
+            return Err(invalid(
+                "model.leaky_slope",
+                m.leaky_slope.to_string(),
+                "a number in [0, 1)",
+            ));
         }
         if !(m.init_std.is_finite() && m.init_std > 0.0) {
-            return Err(invalid("model.init_std", m.init_std.to_string(), "a number > 0"));
+            return Err(invalid(
+                "model.init_std",
+                m.init_std.to_string(),
+                "a number > 0",
+            ));
         }
         if !(m.init_range.is_finite() && m.init_range > 0.0) {
-            return Err(invalid("model.init_range", m.init_range.to_string(), "a number > 0"));
+            return Err(invalid(
+                "model.init_range",
+                m.init_range.to_string(),
+                "a number > 0",
+            ));
         }
         if !m.bias_init.is_finite() {
-            return Err(invalid("model.bias_init", m.bias_init.to_string(), "a finite number"));
+            return Err(invalid(
+                "model.bias_init",
+                m.bias_init.to_string(),
+                "a finite number",
+            ));
         }
         if !(m.dropout.is_finite() && (0.0..1.0).contains(&m.dropout)) {
-            return Err(invalid("model.dropout", m.dropout.to_string(), "a probability in [0, 1)"));
+            return Err(invalid(
+                "model.dropout",
+                m.dropout.to_string(),
+                "a probability in [0, 1)",
+            ));
         }
         let t = &self.train;
         if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
-            return Err(invalid("train.learning_rate", t.learning_rate.to_string(), "a number > 0"));
+            return Err(invalid(
+                "train.learning_rate",
+                t.learning_rate.to_string(),
+                "a number > 0",
+            ));
         }
         if !(t.momentum.is_finite() && (0.0..1.0).contains(&t.momentum)) {
-            return Err(invalid("train.momentum", t.momentum.to_string(), "a number in [0, 1)"));
+            return Err(invalid(
+                "train.momentum",
+                t.momentum.to_string(),
+                "a number in [0, 1)",
+            ));
         }
         if t.momentum > 0.0 && t.optimizer != Optimizer::Sgd {
             return Err(invalid(
@@ -582,14 +651,27 @@ impl Spec {
             ));
         }
         if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
-            return Err(invalid("train.weight_decay", t.weight_decay.to_string(), "a number >= 0"));
+            return Err(invalid(
+                "train.weight_decay",
+                t.weight_decay.to_string(),
+                "a number >= 0",
+            ));
         }
         if t.epochs == 0 || t.epochs > 100_000 {
-            return Err(invalid("train.epochs", t.epochs.to_string(), "from 1 to 100000"));
+            return Err(invalid(
+                "train.epochs",
+                t.epochs.to_string(),
+                "from 1 to 100000",
+            ));
         }
         if t.batch_size == 0 || t.batch_size > 1 << 20 {
-            return Err(invalid("train.batch_size", t.batch_size.to_string(), "from 1 to 1048576"));
+            return Err(invalid(
+                "train.batch_size",
+                t.batch_size.to_string(),
+                "from 1 to 1048576",
+            ));
         }
+        toml_integer("train.seed", t.seed)?;
         self.doctor.check()?;
         Ok(CheckedSpec(self))
     }
@@ -619,8 +701,19 @@ impl Spec {
                 .or_insert_with(|| toml::Value::Table(Default::default()));
         }
         let text = toml::to_string(&doc).expect("a toml value always serializes");
+        // The document is ours and well-formed, so a parse error can only be about the new
+        // value: report it against the key, without the line and column of our text.
         Spec::from_toml_str(&text, &self.name).map_err(|e| match e {
-            SpecError::Parse { message, .. } => SpecError::invalid(key, value.to_string(), &message),
+            SpecError::Parse { message, .. } => SpecError::invalid(
+                key,
+                // Errors are one line, whatever the caller passed.
+                if value.contains(char::is_control) {
+                    format!("{value:?}")
+                } else {
+                    value.to_string()
+                },
+                &SpecError::allowed_from_message(&message),
+            ),
             other => other,
         })
     }
@@ -642,23 +735,56 @@ impl Spec {
 fn parse_value(value: &str) -> toml::Value {
     let wrapped = format!("v = {value}");
     match toml::from_str::<toml::Table>(&wrapped) {
-        Ok(mut table) => table.remove("v").unwrap_or(toml::Value::String(value.into())),
+        Ok(mut table) => table
+            .remove("v")
+            .unwrap_or(toml::Value::String(value.into())),
         Err(_) => toml::Value::String(value.to_string()),
     }
 }
 
+/// The spec's sections, the tables at the top level.
+pub(crate) const SECTIONS: &[&str] = &["data", "model", "train", "doctor"];
+
+/// Integers are i64 in TOML: a larger value (set from code, not from a file) could not be
+/// written back by [`Spec::to_toml`].
+fn toml_integer(key: &str, value: u64) -> Result<(), SpecError> {
+    if value > i64::MAX as u64 {
+        return Err(SpecError::invalid(
+            key,
+            value.to_string(),
+            "an integer up to 9223372036854775807 (TOML's largest)",
+        ));
+    }
+    Ok(())
+}
+
 /// The closest valid key to a misspelled one, if any is close enough to be a useful hint.
+///
+/// Only the last part of a `section.key` is compared, so a key in the wrong section is found
+/// too (`model.learning_rate` gives `train.learning_rate`); a key in the same section wins a
+/// tie. The section names are candidates too (`trian` gives `train`).
+///
+/// ```
+/// assert_eq!(nd_spec::closest_key("model.hiden").as_deref(), Some("model.hidden"));
+/// assert_eq!(nd_spec::closest_key("learnig_rate").as_deref(), Some("train.learning_rate"));
+/// assert_eq!(nd_spec::closest_key("model.nope"), None);
+/// ```
 pub fn closest_key(key: &str) -> Option<String> {
-    let leaf = key.rsplit('.').next().unwrap_or(key);
+    // Jaro-Winkler of at least this is a typo or a small slip, not another word: "hiden" and
+    // "hidden" score 0.97, "nope" and "noise" 0.83.
+    const THRESHOLD: f64 = 0.85;
+    let (section, leaf) = key.rsplit_once('.').unwrap_or(("", key));
     KEYS.iter()
-        .map(|k| {
-            let k_leaf = k.rsplit('.').next().unwrap_or(k);
-            let score = strsim::jaro_winkler(key, k).max(strsim::jaro_winkler(leaf, k_leaf));
-            (score, *k)
+        .chain(SECTIONS)
+        .map(|candidate| {
+            let (c_section, c_leaf) = candidate.rsplit_once('.').unwrap_or(("", candidate));
+            let score = strsim::jaro_winkler(leaf, c_leaf);
+            let same_section = c_section == section;
+            (score, same_section, *candidate)
         })
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k.to_string())
+        .filter(|(score, _, _)| *score >= THRESHOLD)
+        .max_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+        .map(|(_, _, candidate)| candidate.to_string())
 }
 
 /// A spec whose values have all been validated.

@@ -19,8 +19,8 @@ pub use run::{
     Summary,
 };
 pub use training::{
-    EVAL_CHUNK, EpochMetrics, Evaluation, Observer, Quiet, Trained, evaluate, features, fit, init_network,
-    loss, model_shape, train,
+    EVAL_CHUNK, EpochMetrics, Evaluation, Observer, Quiet, Trained, evaluate, fit, init_network,
+    model_shape, train,
 };
 
 use std::path::{Path, PathBuf};

@@ -4,9 +4,9 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
+use nd_probe::{features, loss};
 use nd_data::{Dataset, Split, Targets};
 use nd_models::{ModelShape, Network};
 use nd_spec::{CheckedSpec, Optimizer};
@@ -240,28 +240,3 @@ pub fn evaluate(network: &Network, split: &Split, device: &Device) -> Evaluation
     }
 }
 
-/// The rows `rows` of a split as a `[rows, features]` tensor.
-pub fn features(split: &Split, rows: &[usize], device: &Device) -> Tensor<2> {
-    let width = split.features.len() / split.rows.max(1);
-    let mut values = Vec::with_capacity(rows.len() * width);
-    for &row in rows {
-        values.extend_from_slice(&split.features[row * width..(row + 1) * width]);
-    }
-    Tensor::from_data(TensorData::new(values, [rows.len(), width]), device)
-}
-
-/// Cross-entropy (classification) or MSE (regression) of `output` against the targets of `rows`.
-pub fn loss(output: Tensor<2>, targets: &Targets, rows: &[usize], device: &Device) -> Tensor<1> {
-    match targets {
-        Targets::Classes(labels) => {
-            let labels: Vec<i64> = rows.iter().map(|&r| labels[r] as i64).collect();
-            let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [rows.len()]), device);
-            CrossEntropyLossConfig::new().init(device).forward(output, labels)
-        }
-        Targets::Values(values) => {
-            let values: Vec<f32> = rows.iter().map(|&r| values[r]).collect();
-            let values = Tensor::<2>::from_data(TensorData::new(values, [rows.len(), 1]), device);
-            (output - values).powi_scalar(2).mean()
-        }
-    }
-}

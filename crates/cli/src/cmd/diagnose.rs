@@ -1,0 +1,82 @@
+//! `neuron-doctor diagnose`: probe a run and print the findings.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use nd_probe::{CHECKS, Severity};
+use nd_remedy::{DiagnoseOptions, SplitName};
+use nd_report::Format;
+
+/// Arguments of `diagnose`.
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The run directory written by `train`.
+    #[arg(required_unless_present = "list_checks")]
+    pub run: Option<PathBuf>,
+    /// Output: text (tables), json, or markdown.
+    #[arg(long, default_value = "text", value_name = "FORMAT")]
+    pub format: Format,
+    /// Exit 1 when a finding at or above this severity exists (advice | warning | error).
+    #[arg(long, default_value = "error", value_name = "SEVERITY")]
+    pub fail_on: Severity,
+    /// The split to probe (train | test).
+    #[arg(long, default_value = "train", value_parser = parse_split)]
+    pub split: SplitName,
+    /// Probe at most this many rows.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Rows in the backward pass for gradient statistics.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub grad_batch: usize,
+    /// Override a `[doctor]` threshold, e.g. `--threshold dead_fraction_error=0.3` (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub threshold: Vec<String>,
+    /// List every check with its code and a one-line description, then exit.
+    #[arg(long)]
+    pub list_checks: bool,
+}
+
+fn parse_split(s: &str) -> Result<SplitName, String> {
+    match s {
+        "train" => Ok(SplitName::Train),
+        "test" => Ok(SplitName::Test),
+        _ => Err(format!("`{s}` is not one of train, test")),
+    }
+}
+
+/// Prints every check.
+pub fn list_checks() {
+    let width = CHECKS.iter().map(|c| c.code.len()).max().unwrap_or(0);
+    for c in CHECKS {
+        println!("{:width$}  {}", c.code, c.summary);
+    }
+}
+
+/// Runs `diagnose`.
+pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
+    if args.list_checks {
+        list_checks();
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dir = args.run.expect("clap requires RUN unless --list-checks");
+    let run = nd_train::Run::open(&dir)?;
+    let thresholds = crate::settings::thresholds(&run.spec, &args.threshold)?;
+    let device = nd_train::device(run.spec.train.backend)?;
+    let options = DiagnoseOptions {
+        split: args.split,
+        probe: nd_probe::ProbeOptions {
+            limit: args.limit,
+            grad_batch: args.grad_batch,
+        },
+        thresholds: Some(thresholds),
+    };
+    let diagnosis = nd_remedy::diagnose_run(&dir, &options, &device)?;
+    match args.format {
+        Format::Text => print!("{}", nd_report::diagnosis_text(&diagnosis)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&nd_report::diagnosis_json(&diagnosis))?),
+        Format::Markdown => print!("{}", nd_report::diagnosis_markdown(&diagnosis)),
+    }
+    let failing = diagnosis.at_least(args.fail_on).next().is_some();
+    Ok(if failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

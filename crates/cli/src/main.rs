@@ -1,0 +1,79 @@
+//! The `neuron-doctor` binary: parses arguments, calls the library crates, prints, and owns
+//! the exit codes (0 healthy / cured, 1 findings or no cure, 2 the tool could not do its job).
+
+mod cmd;
+mod progress;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Finds out why a neural network stopped learning, and proves the cure.
+///
+/// Exit codes: 0 healthy (or cured), 1 findings at or above --fail-on (or no cure found),
+/// 2 the doctor could not do its job (bad input, I/O).
+#[derive(Debug, Parser)]
+#[command(name = "neuron-doctor", version, about, long_about = None)]
+struct Cli {
+    /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a model spec and save the run (config, initial and final weights, metrics).
+    Train(cmd::train::TrainArgs),
+    /// Probe a run's every layer and name what is wrong, with evidence and remedies.
+    Diagnose(cmd::diagnose::DiagnoseArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {}", one_line(&err));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Train(args) => cmd::train::run(args),
+        Command::Diagnose(args) => cmd::diagnose::run(args),
+    }
+}
+
+/// The error and its causes on one line, without repeating a cause the message already holds.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line.replace('\n', " ")
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}

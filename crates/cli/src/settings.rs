@@ -1,0 +1,90 @@
+//! From raw flags to validated settings: load a spec, apply command-line overrides, check it,
+//! and load its data.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use nd_data::Dataset;
+use nd_spec::{Backend, CheckedSpec, Spec};
+
+/// Overrides that several commands accept.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// Train for this many epochs instead of the spec's.
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Use this seed instead of the spec's.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Compute on this backend instead of the spec's (ndarray | wgpu).
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<Backend>,
+}
+
+impl Overrides {
+    /// Applies the overrides to a parsed spec.
+    pub fn apply(&self, mut spec: Spec) -> Spec {
+        if let Some(epochs) = self.epochs {
+            spec.train.epochs = epochs;
+        }
+        if let Some(seed) = self.seed {
+            spec.train.seed = seed;
+        }
+        if let Some(backend) = self.backend {
+            spec.train.backend = backend;
+        }
+        spec
+    }
+}
+
+/// Reads a spec file, applies overrides, validates, and makes a csv path absolute so the
+/// resolved spec works from anywhere (the run directory keeps a copy).
+pub fn load_spec(path: &Path, overrides: &Overrides) -> anyhow::Result<CheckedSpec> {
+    let spec = overrides.apply(Spec::from_file(path)?);
+    let mut spec = spec.check().map_err(|e| e.in_file(path))?.into_inner();
+    if let Some(csv) = spec.data.path.clone() {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let full = if csv.is_absolute() { csv } else { base.join(csv) };
+        spec.data.path = Some(std::fs::canonicalize(&full).unwrap_or(full));
+    }
+    Ok(spec.check()?)
+}
+
+/// Loads the dataset a checked spec names.
+pub fn load_data(spec: &CheckedSpec) -> anyhow::Result<Dataset> {
+    let data = nd_data::load(&spec.data, Path::new("."))?;
+    Ok(data)
+}
+
+/// `runs/<name>` unless `--out` says otherwise.
+pub fn run_dir(out: Option<PathBuf>, spec: &CheckedSpec) -> PathBuf {
+    out.unwrap_or_else(|| PathBuf::from("runs").join(&spec.name))
+}
+
+/// Context for an error about a file.
+pub trait FileContext<T> {
+    /// Adds the file's path to the error.
+    fn in_file(self, path: &Path) -> anyhow::Result<T>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> FileContext<T> for Result<T, E> {
+    fn in_file(self, path: &Path) -> anyhow::Result<T> {
+        self.with_context(|| path.display().to_string())
+    }
+}
+
+/// The spec's `[doctor]` thresholds with `KEY=VALUE` overrides from the command line.
+pub fn thresholds(spec: &CheckedSpec, overrides: &[String]) -> anyhow::Result<nd_spec::DoctorThresholds> {
+    let mut spec: Spec = spec.spec().clone();
+    for item in overrides {
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--threshold {item:?}: expected KEY=VALUE"))?;
+        let key = key.trim();
+        let full = if key.starts_with("doctor.") { key.to_string() } else { format!("doctor.{key}") };
+        spec = spec
+            .apply_change(&full, value.trim())
+            .with_context(|| format!("--threshold {item}"))?;
+    }
+    Ok(spec.check().context("--threshold")?.doctor.clone())
+}

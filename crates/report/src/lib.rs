@@ -1,0 +1,46 @@
+//! neuron-doctor's output: the same diagnosis or fix report as a table for people, JSON for
+//! machines (additive only: consumers must tolerate new fields), or Markdown for pull requests.
+//!
+//! Rendering is pure: every function returns a `String` and never prints.
+
+mod diagnosis;
+
+pub use diagnosis::{diagnosis_json, diagnosis_markdown, diagnosis_text};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Tables and text for a terminal.
+    #[default]
+    Text,
+    /// One JSON document.
+    Json,
+    /// Markdown.
+    Markdown,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" | "table" => Ok(Format::Text),
+            "json" => Ok(Format::Json),
+            "markdown" | "md" => Ok(Format::Markdown),
+            _ => Err(format!("`{s}` is not one of text, json, markdown")),
+        }
+    }
+}
+
+pub(crate) fn pct(x: f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+pub(crate) fn sci(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if (1e-2..1e3).contains(&x.abs()) {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.2e}")
+    }
+}
