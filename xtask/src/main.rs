@@ -1,1 +1,149 @@
-fn main() {}
+//! neuron-doctor's project tasks, run as `cargo xtask <task>` (matklad's xtask convention).
+//!
+//! - `cargo xtask ci` runs every check CI runs, cheapest first, and stops at the first failure.
+//! - `cargo xtask bench` runs the criterion benchmarks and sums up their medians.
+//!
+//! The crate uses std only, so that `cargo xtask` builds in a second even on a cold cache.
+//! It shares the workspace's target directory (burn gives its xtask a separate one): with
+//! no dependencies there is nothing to churn, and a second target directory would cost disk
+//! and, for the steps it runs, a second build of burn on a 2-core machine.
+
+mod bench;
+mod ci;
+mod step;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask: neuron-doctor's project tasks
+
+Usage: cargo xtask <TASK> [ARGS]
+
+Tasks:
+  ci             run every CI check, cheapest first, stopping at the first failure:
+                   fmt      cargo fmt --all --check
+                   clippy   cargo clippy --workspace --all-targets -- -D warnings
+                   doc      RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps
+                   test     cargo nextest run --workspace
+                   doctest  cargo test --workspace --doc
+  bench [-- ARGS]
+                 run the criterion benchmarks (cargo bench -p nd-train), print their
+                 medians and where criterion keeps the results; ARGS go to criterion,
+                 e.g. `cargo xtask bench -- probe/` to run only the probe benchmarks
+  help           print this help (also -h, --help)
+
+Each step prints a `==> step` header and its wall time; a summary of the times ends the run.
+Exit status: 0 all steps passed, 1 a step failed, 2 bad usage or a tool is missing.
+";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Task {
+    Ci,
+    Bench { criterion_args: Vec<String> },
+    Help,
+}
+
+/// Turns the arguments after `cargo xtask` into a task, or says what is wrong with them.
+fn parse(args: &[String]) -> Result<Task, String> {
+    let Some((first, rest)) = args.split_first() else {
+        return Ok(Task::Help);
+    };
+    match first.as_str() {
+        "help" | "-h" | "--help" => Ok(Task::Help),
+        "ci" => match rest.first() {
+            None => Ok(Task::Ci),
+            Some(flag) if flag == "-h" || flag == "--help" => Ok(Task::Help),
+            Some(extra) => Err(format!("`ci` takes no arguments, got {extra:?}")),
+        },
+        "bench" => match rest.split_first() {
+            None => Ok(Task::Bench {
+                criterion_args: Vec::new(),
+            }),
+            Some((flag, _)) if flag == "-h" || flag == "--help" => Ok(Task::Help),
+            Some((dashes, criterion_args)) if dashes == "--" => Ok(Task::Bench {
+                criterion_args: criterion_args.to_vec(),
+            }),
+            Some((extra, _)) => Err(format!(
+                "`bench` passes arguments to criterion after `--`, got {extra:?} (try `cargo xtask bench -- {extra}`)"
+            )),
+        },
+        other => Err(format!("unknown task {other:?}")),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = match parse(&args) {
+        Ok(task) => task,
+        Err(problem) => {
+            eprintln!("error: {problem}\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match task {
+        Task::Help => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Task::Ci => ci::run(),
+        Task::Bench { criterion_args } => bench::run(&criterion_args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            if let Some(hint) = &failure.hint {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(failure.exit_code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn no_task_and_help_flags_print_help() {
+        for words in [&[][..], &["help"], &["-h"], &["--help"], &["ci", "--help"], &["bench", "-h"]] {
+            assert_eq!(parse(&args(words)), Ok(Task::Help), "{words:?}");
+        }
+    }
+
+    #[test]
+    fn ci_takes_no_arguments() {
+        assert_eq!(parse(&args(&["ci"])), Ok(Task::Ci));
+        let error = parse(&args(&["ci", "--fast"])).unwrap_err();
+        assert!(error.contains("--fast"), "{error}");
+    }
+
+    #[test]
+    fn bench_forwards_what_follows_the_dashes_to_criterion() {
+        assert_eq!(
+            parse(&args(&["bench"])),
+            Ok(Task::Bench {
+                criterion_args: vec![]
+            })
+        );
+        assert_eq!(
+            parse(&args(&["bench", "--", "probe/", "--sample-size", "20"])),
+            Ok(Task::Bench {
+                criterion_args: args(&["probe/", "--sample-size", "20"])
+            })
+        );
+        let error = parse(&args(&["bench", "probe/"])).unwrap_err();
+        assert!(error.contains("cargo xtask bench -- probe/"), "{error}");
+    }
+
+    #[test]
+    fn unknown_tasks_are_named() {
+        let error = parse(&args(&["lint"])).unwrap_err();
+        assert!(error.contains("\"lint\""), "{error}");
+    }
+}

@@ -29,6 +29,10 @@ enum Command {
     Train(cmd::train::TrainArgs),
     /// Probe a run's every layer and name what is wrong, with evidence and remedies.
     Diagnose(cmd::diagnose::DiagnoseArgs),
+    /// Re-train the diagnosis' candidate remedies and show, side by side, which one cures it.
+    Fix(cmd::fix::FixArgs),
+    /// Train, diagnose, fix and verify in one go (no CONFIG: the embedded broken digits demo).
+    Checkup(cmd::checkup::CheckupArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +51,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Train(args) => cmd::train::run(args),
         Command::Diagnose(args) => cmd::diagnose::run(args),
+        Command::Fix(args) => cmd::fix::run(args),
+        Command::Checkup(args) => cmd::checkup::run(args),
     }
 }
 

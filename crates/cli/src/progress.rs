@@ -15,7 +15,7 @@ impl TrainProgress {
     pub fn new(label: &str, quiet: bool) -> Self {
         let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>20} [{bar:30}] epoch {msg} {elapsed_precise}")
+            ProgressStyle::with_template("{prefix:>32} [{bar:30}] epoch {msg} {elapsed_precise}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
@@ -29,6 +29,25 @@ impl TrainProgress {
     /// Removes the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+impl Drop for TrainProgress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// One bar per candidate training.
+pub struct FixProgress {
+    /// Hide the bars.
+    pub quiet: bool,
+}
+
+impl nd_remedy::FixObserver for FixProgress {
+    fn training(&mut self, label: &str) -> Box<dyn Observer + '_> {
+        tracing::info!(candidate = label, "training");
+        Box::new(TrainProgress::new(label, self.quiet))
     }
 }
 

@@ -3,8 +3,10 @@
 //! Severity scales with harm, not with a statistic alone: the field's detectors raise false
 //! alarms on healthy models when a threshold fires without any sign that learning suffers
 //! (see `shared/FIELD-NOTES.md`). Here a finding reaches `error` only when the model is also
-//! *poor*: its train loss is above half of what a constant predictor gets, or (classification)
-//! its train accuracy is less than halfway from chance to perfect.
+//! *poor*: (classification, when the history gives a train accuracy) the accuracy is less than
+//! halfway from chance to perfect, or (otherwise) the train loss is above half of what the best
+//! constant prediction gets. *Hopeless* is within 10 points of chance, or above 90% of the
+//! constant prediction's loss.
 
 use nd_spec::{Activation, DoctorThresholds, Init, Optimizer, OutputActivation, Spec, Task};
 use serde_json::json;
@@ -67,12 +69,21 @@ impl Harm {
         let chance = if e.n_classes > 0 { 1.0 / e.n_classes as f64 } else { 0.0 };
         let poor_accuracy = accuracy.is_some_and(|a| a < chance + 0.5 * (1.0 - chance));
         let hopeless_accuracy = accuracy.is_some_and(|a| a < chance + 0.1);
+        // Accuracy, when known, is the better judge: an over-confident classifier can have a
+        // large cross-entropy and still be right almost always.
+        let (poor, hopeless) = match accuracy {
+            Some(_) => (poor_accuracy, hopeless_accuracy),
+            None => (
+                !loss_ratio.is_finite() || loss_ratio > 0.5,
+                !loss_ratio.is_finite() || loss_ratio > 0.9,
+            ),
+        };
         Harm {
             loss_ratio,
             accuracy,
             chance,
-            poor: !loss_ratio.is_finite() || loss_ratio > 0.5 || poor_accuracy,
-            hopeless: !loss_ratio.is_finite() || loss_ratio > 0.9 || hopeless_accuracy,
+            poor: poor || !loss.is_finite(),
+            hopeless: hopeless || !loss.is_finite(),
         }
     }
 }

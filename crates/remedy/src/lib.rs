@@ -3,13 +3,24 @@
 //!
 //! - [`diagnose_run`] / [`diagnose_networks`] build a [`Diagnosis`] (probe as born and as
 //!   trained, history, rules).
+//! - [`collect_candidates`] ranks and deduplicates the findings' remedies; [`fix`] re-trains
+//!   each candidate with the same data, seed and epochs (and paired extra seeds), re-diagnoses
+//!   it and [`judge`]s it: cured, improved, no-better or worse.
+//! - [`revive`] recycles dead and dormant units in place (ReDo) and trains a little more.
 
 mod diagnosis;
+mod fix;
+mod revive;
 
 pub use diagnosis::{
     DataSummary, DiagnoseOptions, Diagnosis, LayerRow, ModelSummary, SplitName, baseline_loss, diagnose_networks,
     diagnose_run,
 };
+pub use fix::{
+    Candidate, FixObserver, FixOptions, FixReport, Judged, LayerHealth, Original, Outcome, SeedMetrics, Verdict,
+    collect_candidates, fix, fix_dir, judge,
+};
+pub use revive::{ReviveInfo, revive};
 
 /// Why diagnosing or fixing failed.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +31,9 @@ pub enum RemedyError {
     /// The data could not be loaded.
     #[error(transparent)]
     Data(#[from] nd_data::DataError),
+    /// A network could not be built.
+    #[error(transparent)]
+    Model(#[from] nd_models::ModelError),
     /// A spec change is invalid.
     #[error(transparent)]
     Spec(#[from] nd_spec::SpecError),

@@ -4,8 +4,10 @@
 //! Rendering is pure: every function returns a `String` and never prints.
 
 mod diagnosis;
+mod fix;
 
 pub use diagnosis::{diagnosis_json, diagnosis_markdown, diagnosis_text};
+pub use fix::{fix_json, fix_markdown, fix_text};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

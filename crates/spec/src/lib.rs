@@ -5,6 +5,7 @@
 //! Every key has a documented default, unknown keys are errors, and [`Spec::check`] turns a
 //! parsed spec into a [`CheckedSpec`] that code past that point never re-validates. Remedies
 //! are changes to a spec, written as `section.key = value` pairs ([`Spec::apply_change`]).
+//! The crate's README is the reference of every key, its default and what it allows.
 //!
 //! ```
 //! let text = r#"
@@ -818,6 +819,11 @@ impl std::ops::Deref for CheckedSpec {
         &self.0
     }
 }
+
+// The README's Rust example runs as a doctest, so the reference cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,6 @@
 //! One module per subcommand.
 
+pub mod checkup;
 pub mod diagnose;
+pub mod fix;
 pub mod train;

@@ -1,0 +1,148 @@
+//! `neuron-doctor checkup`: train, diagnose, fix and verify in one command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+use nd_remedy::{Candidate, DiagnoseOptions, FixOptions, Original};
+use nd_report::Format;
+use nd_spec::Spec;
+use nd_train::PendingRun;
+
+use crate::cmd::fix::{FixFlags, exit_code, print_report};
+use crate::progress::{FixProgress, TrainProgress};
+use crate::settings::{self, Overrides};
+
+/// The embedded default: a digits classifier with a deliberately broken ReLU setup.
+pub const DEFAULT_SPEC: &str = include_str!("../../../../configs/checkup-default.toml");
+
+/// Arguments of `checkup`.
+#[derive(Debug, Args)]
+pub struct CheckupArgs {
+    /// The model spec (TOML). Without one: the embedded demo, a ReLU digits classifier whose
+    /// units die.
+    pub config: Option<PathBuf>,
+    /// The run directory to write (default: runs/<name>); candidates go to <run>.fix/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Replace existing run and fix directories.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub flags: FixFlags,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// Output: text, json (the fix report), or markdown.
+    #[arg(long, default_value = "text", value_name = "FORMAT")]
+    pub format: Format,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs `checkup`.
+pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
+    let start = Instant::now();
+    let spec = match &args.config {
+        Some(path) => settings::load_spec(path, &args.overrides)?,
+        None => args
+            .overrides
+            .apply(Spec::from_toml_str(DEFAULT_SPEC, "checkup-default")?)
+            .check()?,
+    };
+    let text = args.format == Format::Text;
+    let say = |line: String| {
+        if text {
+            println!("{line}");
+        }
+    };
+    let data = settings::load_data(&spec)?;
+    let out = settings::run_dir(args.out, &spec);
+    let fix_dir = nd_remedy::fix_dir(&out);
+    if fix_dir.exists() && !args.force {
+        anyhow::bail!("{}: fix directory already exists (use --force to replace it)", fix_dir.display());
+    }
+    let pending = PendingRun::create(&out, args.force)?;
+    let device = nd_train::device(spec.train.backend)?;
+    say(format!(
+        "== 1. train: {} ({} {:?} {}, {} epochs on {})",
+        spec.name, spec.model.kind, spec.model.hidden, spec.model.activation, spec.train.epochs, data.name
+    ));
+    let t0 = Instant::now();
+    let mut progress = TrainProgress::new(&spec.name, args.quiet);
+    let trained = nd_train::train(&spec, &data, &device, &mut progress)?;
+    drop(progress);
+    pending.write(&spec, &data, &trained)?;
+    let run_dir = pending.commit()?;
+    let train_seconds = t0.elapsed().as_secs_f64();
+
+    say(format!("\n== 2. diagnose: {}", run_dir.display()));
+    let t1 = Instant::now();
+    let diagnosis = nd_remedy::diagnose_networks(
+        &run_dir.display().to_string(),
+        &spec,
+        &data,
+        &trained.initial,
+        &trained.network,
+        &trained.metrics,
+        &DiagnoseOptions::default(),
+        &device,
+    );
+    let diagnose_seconds = t1.elapsed().as_secs_f64();
+    if text {
+        print!("{}", nd_report::diagnosis_text(&diagnosis));
+    }
+
+    say("\n== 3. fix: re-train the remedies with the same data, seed and budget".into());
+    let t2 = Instant::now();
+    let extra = args
+        .flags
+        .try_
+        .iter()
+        .map(|t| Candidate::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let original = Original {
+        dir: &run_dir,
+        spec: &spec,
+        data: &data,
+        diagnosis: &diagnosis,
+        train_seconds: trained.seconds,
+    };
+    let options = FixOptions {
+        candidates: args.flags.candidates,
+        extra,
+        seeds: args.flags.seeds,
+        diagnose: DiagnoseOptions::default(),
+        force: args.force,
+    };
+    let report = nd_remedy::fix(&original, &options, &device, &mut FixProgress { quiet: args.quiet })?;
+    let fix_seconds = t2.elapsed().as_secs_f64();
+    print_report(&report, None, args.format)?;
+    let verdict = if report.nothing_to_fix {
+        "healthy: nothing to fix".to_string()
+    } else if let Some(best) = report.best() {
+        let before = report.original.metrics.primary.first().copied().unwrap_or(f64::NAN);
+        let after = best.outcome.metrics.primary.first().copied().unwrap_or(f64::NAN);
+        let (b, a) = if report.metric == "test_accuracy" {
+            (format!("{:.1}%", before * 100.0), format!("{:.1}%", after * 100.0))
+        } else {
+            (format!("{before:.4}"), format!("{after:.4}"))
+        };
+        format!(
+            "{}: {} took {} from {b} to {a}, dead units {:.0}% -> {:.0}%",
+            best.verdict.as_str(),
+            best.candidate.label,
+            report.metric,
+            report.original.dead_fraction * 100.0,
+            best.outcome.dead_fraction * 100.0
+        )
+    } else {
+        "no cure found among the candidates".to_string()
+    };
+    say(format!(
+        "\n== verdict: {verdict}\n   time: train {train_seconds:.1}s, diagnose {diagnose_seconds:.1}s, fix {fix_seconds:.1}s, total {:.1}s",
+        start.elapsed().as_secs_f64()
+    ));
+    Ok(exit_code(&report))
+}

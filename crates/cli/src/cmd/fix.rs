@@ -1,0 +1,122 @@
+//! `neuron-doctor fix`: re-train candidate remedies and judge them.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use nd_remedy::{Candidate, DiagnoseOptions, FixOptions, FixReport, Original, ReviveInfo};
+use nd_report::Format;
+
+use crate::progress::FixProgress;
+
+/// How to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    /// Re-train each candidate from scratch with the same seed and budget.
+    Retrain,
+    /// Recycle dead and dormant units in the trained model (ReDo) and train a little more.
+    Revive,
+}
+
+/// Options shared by `fix` and `checkup`.
+#[derive(Debug, Clone, Args)]
+pub struct FixFlags {
+    /// Candidates to take from the findings' remedies.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub candidates: usize,
+    /// Add a candidate by hand, e.g. --try 'model.activation=leaky_relu' (repeatable; join
+    /// changes that go together with commas).
+    #[arg(long = "try", value_name = "KEY=VALUE")]
+    pub try_: Vec<String>,
+    /// Seeds per network: the spec's and the next ones. Gains must beat the seed-to-seed
+    /// spread and win on every paired seed.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub seeds: usize,
+}
+
+/// Arguments of `fix`.
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// The run directory written by `train`.
+    pub run: PathBuf,
+    #[command(flatten)]
+    pub flags: FixFlags,
+    /// retrain (from scratch, default) or revive (ReDo, in place).
+    #[arg(long, value_enum, default_value = "retrain")]
+    pub strategy: Strategy,
+    /// revive: epochs of continued training (default: a quarter of the run's epochs, at least 1).
+    #[arg(long, value_name = "N")]
+    pub revive_epochs: Option<usize>,
+    /// Output: text, json, or markdown.
+    #[arg(long, default_value = "text", value_name = "FORMAT")]
+    pub format: Format,
+    /// Replace an existing <run>.fix directory.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Prints a fix report in `format`.
+pub fn print_report(report: &FixReport, revive: Option<&ReviveInfo>, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Text => print!("{}", nd_report::fix_text(report, revive)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&nd_report::fix_json(report, revive))?),
+        Format::Markdown => print!("{}", nd_report::fix_markdown(report, revive)),
+    }
+    Ok(())
+}
+
+/// The exit code of a fix: 0 cured or nothing to fix, 1 otherwise.
+pub fn exit_code(report: &FixReport) -> ExitCode {
+    if report.nothing_to_fix || report.cured() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// Runs `fix`.
+pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
+    let run = nd_train::Run::open(&args.run)?;
+    let extra = args
+        .flags
+        .try_
+        .iter()
+        .map(|t| Candidate::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    for candidate in &extra {
+        candidate
+            .apply(&run.spec)
+            .map_err(|e| anyhow::anyhow!("--try {}: {e}", candidate.label))?;
+    }
+    let device = nd_train::device(run.spec.train.backend)?;
+    let data = crate::settings::load_data(&run.spec)?;
+    let diagnosis = nd_remedy::diagnose_run(&args.run, &DiagnoseOptions::default(), &device)?;
+    let original = Original {
+        dir: &args.run,
+        spec: &run.spec,
+        data: &data,
+        diagnosis: &diagnosis,
+        train_seconds: run.summary.seconds,
+    };
+    let mut progress = FixProgress { quiet: args.quiet };
+    match args.strategy {
+        Strategy::Retrain => {
+            let options = FixOptions {
+                candidates: args.flags.candidates,
+                extra,
+                seeds: args.flags.seeds,
+                diagnose: DiagnoseOptions::default(),
+                force: args.force,
+            };
+            let report = nd_remedy::fix(&original, &options, &device, &mut progress)?;
+            print_report(&report, None, args.format)?;
+            Ok(exit_code(&report))
+        }
+        Strategy::Revive => {
+            let trained = run.network(nd_train::Stage::Final, &data, &device)?;
+            let epochs = args.revive_epochs.unwrap_or((run.spec.train.epochs / 4).max(1));
+            let (report, info) = nd_remedy::revive(&original, &trained, epochs, &device, &mut progress)?;
+            print_report(&report, Some(&info), args.format)?;
+            Ok(if report.cured() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}

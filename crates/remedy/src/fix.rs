@@ -1,0 +1,529 @@
+//! Proving a cure: collect candidate remedies from a diagnosis, re-train each one with the same
+//! data, seed and epoch budget, re-diagnose it, and judge it against the original with paired
+//! seeds so that seed noise cannot pass for a cure.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::Device;
+use nd_data::Dataset;
+use nd_probe::{Finding, Severity};
+use nd_spec::{CheckedSpec, Spec, Task};
+use nd_train::{EpochMetrics, Observer, PendingRun, Trained};
+use serde::{Deserialize, Serialize};
+
+use crate::diagnosis::{DiagnoseOptions, Diagnosis, diagnose_networks};
+use crate::RemedyError;
+
+/// One candidate: a set of spec changes and why to try them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// `key=value, key=value`.
+    pub label: String,
+    /// The changes, `section.key` and TOML value.
+    pub changes: Vec<(String, String)>,
+    /// Why.
+    pub why: String,
+    /// The finding that proposed it (`try` for a hand-added one).
+    pub from: String,
+}
+
+impl Candidate {
+    /// A candidate from `key=value` text, as `--try` takes it (several pairs separated by `,`).
+    pub fn parse(text: &str) -> Result<Candidate, RemedyError> {
+        let mut changes = Vec::new();
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').ok_or_else(|| {
+                RemedyError::Spec(nd_spec::SpecError::UnknownKey {
+                    key: pair.to_string(),
+                    suggestion: Some("section.key=value".into()),
+                })
+            })?;
+            changes.push((key.trim().to_string(), value.trim().to_string()));
+        }
+        Ok(Candidate {
+            label: text.trim().to_string(),
+            changes,
+            why: "added by hand".into(),
+            from: "try".into(),
+        })
+    }
+
+    /// The spec with this candidate's changes, validated.
+    pub fn apply(&self, spec: &Spec) -> Result<CheckedSpec, RemedyError> {
+        let mut changed = spec.clone();
+        for (key, value) in &self.changes {
+            changed = changed.apply_change(key, value)?;
+        }
+        Ok(changed.check()?)
+    }
+
+    /// A directory-safe name, e.g. `activation-leaky_relu`.
+    pub fn slug(&self) -> String {
+        let mut slug = String::new();
+        for (key, value) in &self.changes {
+            if !slug.is_empty() {
+                slug.push_str("+");
+            }
+            let leaf = key.rsplit('.').next().unwrap_or(key);
+            slug.push_str(leaf);
+            slug.push('-');
+            slug.push_str(value);
+        }
+        slug.chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+') { c } else { '_' })
+            .collect()
+    }
+}
+
+/// Candidates from the findings' remedies: most severe findings first, each finding's
+/// remedies in rank order, deduplicated, without changes that would leave the spec as it is;
+/// at most `max`, then the hand-added ones.
+pub fn collect_candidates(spec: &Spec, findings: &[Finding], max: usize, extra: &[Candidate]) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut seen_specs: Vec<Spec> = vec![spec.clone()];
+    // Round-robin over findings so the top candidates answer different findings when they can.
+    let actionable: Vec<&Finding> = findings.iter().filter(|f| f.severity >= Severity::Warning).collect();
+    let pool: Vec<&Finding> = if actionable.is_empty() { findings.iter().collect() } else { actionable };
+    let depth = pool.iter().map(|f| f.remedies.len()).max().unwrap_or(0);
+    let mut ordered = Vec::new();
+    for rank in 0..depth {
+        for f in &pool {
+            if let Some(r) = f.remedies.get(rank) {
+                ordered.push((f, r));
+            }
+        }
+    }
+    for (finding, remedy) in ordered {
+        if out.len() >= max {
+            break;
+        }
+        let changes: Vec<(String, String)> = remedy
+            .change
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), value)
+            })
+            .collect();
+        let candidate = Candidate {
+            label: remedy.label(),
+            changes,
+            why: remedy.why.clone(),
+            from: finding.code.clone(),
+        };
+        let Ok(changed) = candidate.apply(spec) else {
+            continue;
+        };
+        let changed = changed.into_inner();
+        if seen_specs.contains(&changed) {
+            continue;
+        }
+        seen_specs.push(changed);
+        out.push(candidate);
+    }
+    out.extend(extra.iter().cloned());
+    out
+}
+
+/// How a candidate compares with the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Clearly worse on the metric.
+    Worse,
+    /// Not clearly better.
+    NoBetter,
+    /// Clearly better, or fewer errors without being worse, but not cured.
+    Improved,
+    /// No error-level finding left and the metric clearly better.
+    Cured,
+}
+
+impl Verdict {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Worse => "worse",
+            Verdict::NoBetter => "no-better",
+            Verdict::Improved => "improved",
+            Verdict::Cured => "cured",
+        }
+    }
+}
+
+/// The primary metric of a run over several seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedMetrics {
+    /// Seeds, in order; the first is the spec's.
+    pub seeds: Vec<u64>,
+    /// The primary metric per seed (test accuracy, or test MSE).
+    pub primary: Vec<f64>,
+    /// Final train loss per seed.
+    pub train_loss: Vec<f64>,
+}
+
+impl SeedMetrics {
+    /// Mean of the primary metric.
+    pub fn mean(&self) -> f64 {
+        self.primary.iter().sum::<f64>() / self.primary.len().max(1) as f64
+    }
+
+    /// Largest distance between two seeds' primary metric.
+    pub fn spread(&self) -> f64 {
+        let (lo, hi) = self
+            .primary
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+        if lo.is_finite() { hi - lo } else { f64::INFINITY }
+    }
+}
+
+/// The side-by-side numbers of one network (original or candidate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The run directory.
+    pub run: String,
+    /// Per-seed metrics.
+    pub metrics: SeedMetrics,
+    /// Dead fraction over all relu-family units (main seed).
+    pub dead_fraction: f64,
+    /// Per layer: name, dead, dormant and saturated fractions.
+    pub layers: Vec<LayerHealth>,
+    /// First-to-last gradient ratio.
+    pub gradient_ratio: Option<f64>,
+    /// Codes and severities of the findings that remain.
+    pub findings: Vec<(String, Severity)>,
+    /// Wall time of the main-seed training.
+    pub train_seconds: f64,
+}
+
+/// One layer's health in a comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerHealth {
+    /// Layer name.
+    pub name: String,
+    /// Dead fraction.
+    pub dead_fraction: f64,
+    /// Dormant fraction.
+    pub dormant_fraction: f64,
+    /// Saturated fraction.
+    pub saturated_fraction: f64,
+}
+
+impl SeedMetrics {
+    /// One seed's metrics from a run's last epoch.
+    pub fn of_history(seed: u64, last: &Option<EpochMetrics>) -> SeedMetrics {
+        SeedMetrics {
+            seeds: vec![seed],
+            primary: vec![last.as_ref().map(EpochMetrics::primary).unwrap_or(f64::NAN)],
+            train_loss: vec![last.as_ref().map(|m| m.train_loss).unwrap_or(f64::NAN)],
+        }
+    }
+}
+
+impl Outcome {
+    /// The original's outcome.
+    pub fn of(original: &Original, metrics: SeedMetrics) -> Outcome {
+        Outcome::of_diagnosis(
+            original.dir.display().to_string(),
+            original.diagnosis,
+            metrics,
+            original.train_seconds,
+        )
+    }
+
+    /// An outcome from a diagnosis.
+    pub fn of_diagnosis(run: String, diagnosis: &Diagnosis, metrics: SeedMetrics, train_seconds: f64) -> Outcome {
+        Outcome {
+            run,
+            metrics,
+            dead_fraction: diagnosis.dead_fraction(),
+            layers: diagnosis
+                .layers
+                .iter()
+                .filter(|l| l.name != "output")
+                .map(|l| LayerHealth {
+                    name: l.name.clone(),
+                    dead_fraction: l.dead_fraction,
+                    dormant_fraction: l.dormant as f64 / l.units.max(1) as f64,
+                    saturated_fraction: l.saturated_fraction,
+                })
+                .collect(),
+            gradient_ratio: diagnosis.gradient_ratio,
+            findings: diagnosis.findings.iter().map(|f| (f.code.clone(), f.severity)).collect(),
+            train_seconds,
+        }
+    }
+
+    /// Error-level findings that remain.
+    pub fn errors(&self) -> usize {
+        self.findings.iter().filter(|(_, s)| *s == Severity::Error).count()
+    }
+}
+
+/// A judged candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judged {
+    /// What was tried.
+    pub candidate: Candidate,
+    /// How it did.
+    pub outcome: Outcome,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Mean primary-metric change against the original (positive = better).
+    pub gain: f64,
+    /// The margin a gain had to beat.
+    pub margin: f64,
+    /// Seeds on which the candidate beat the original.
+    pub wins: usize,
+}
+
+/// How `fix` works.
+#[derive(Debug, Clone)]
+pub struct FixOptions {
+    /// Candidates from the findings.
+    pub candidates: usize,
+    /// Hand-added candidates.
+    pub extra: Vec<Candidate>,
+    /// Seeds per network (the spec's, then the next ones); at least 1.
+    pub seeds: usize,
+    /// Diagnosis settings for re-diagnosing candidates.
+    pub diagnose: DiagnoseOptions,
+    /// Replace an existing fix directory.
+    pub force: bool,
+}
+
+/// What `fix` found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FixReport {
+    /// The original run.
+    pub run: String,
+    /// Where candidate runs and `fixed.toml` are.
+    pub dir: Option<String>,
+    /// `accuracy` or `mse`.
+    pub metric: String,
+    /// True when the original had no warning or error: nothing was re-trained.
+    pub nothing_to_fix: bool,
+    /// The original.
+    pub original: Outcome,
+    /// Every candidate, in the order tried.
+    pub candidates: Vec<Judged>,
+    /// Index of the recommended candidate.
+    pub best: Option<usize>,
+    /// The recommended spec, as written to `fixed.toml`.
+    pub fixed_spec: Option<String>,
+    /// Wall time of the whole fix.
+    pub seconds: f64,
+}
+
+impl FixReport {
+    /// The recommended candidate.
+    pub fn best(&self) -> Option<&Judged> {
+        self.best.map(|i| &self.candidates[i])
+    }
+
+    /// True when a candidate cured the model.
+    pub fn cured(&self) -> bool {
+        self.best().is_some_and(|b| b.verdict == Verdict::Cured)
+    }
+}
+
+/// Reports progress of the candidates.
+pub trait FixObserver {
+    /// An observer for training `label` (one per training).
+    fn training(&mut self, label: &str) -> Box<dyn Observer + '_>;
+}
+
+/// The fix directory beside a run: `<run>.fix`.
+pub fn fix_dir(run_dir: &Path) -> PathBuf {
+    let name = run_dir.file_name().and_then(|n| n.to_str()).unwrap_or("run");
+    run_dir.with_file_name(format!("{name}.fix"))
+}
+
+/// Everything `fix` needs about the original.
+pub struct Original<'a> {
+    /// The run directory (or a label).
+    pub dir: &'a Path,
+    /// Its spec.
+    pub spec: &'a CheckedSpec,
+    /// Its data.
+    pub data: &'a Dataset,
+    /// Its diagnosis.
+    pub diagnosis: &'a Diagnosis,
+    /// Its training time.
+    pub train_seconds: f64,
+}
+
+/// Re-trains the candidates and judges them.
+pub fn fix(
+    original: &Original,
+    options: &FixOptions,
+    device: &Device,
+    observer: &mut dyn FixObserver,
+) -> Result<FixReport, RemedyError> {
+    let start = Instant::now();
+    let spec = original.spec;
+    let regression = spec.task() == Task::Regression;
+    let seeds: Vec<u64> = (0..options.seeds.max(1) as u64).map(|i| spec.train.seed.wrapping_add(i)).collect();
+    let base_metrics = original.diagnosis.metrics.clone();
+    let nothing_to_fix = original.diagnosis.healthy && options.extra.is_empty();
+    let candidates = if nothing_to_fix {
+        Vec::new()
+    } else {
+        collect_candidates(spec, &original.diagnosis.findings, options.candidates, &options.extra)
+    };
+    let mut original_metrics = SeedMetrics::of_history(seeds[0], &base_metrics);
+    let dir = fix_dir(original.dir);
+    let pending = if candidates.is_empty() { None } else { Some(PendingRun::create(&dir, options.force)?) };
+    // The original with the other seeds: the noise floor every gain must beat.
+    if !candidates.is_empty() {
+        for &seed in &seeds[1..] {
+            let mut s = spec.spec().clone();
+            s.train.seed = seed;
+            let s = s.check()?;
+            let mut progress = observer.training(&format!("original seed {seed}"));
+            let trained = nd_train::train(&s, original.data, device, progress.as_mut())?;
+            push_metrics(&mut original_metrics, seed, &trained);
+        }
+    }
+    let original_outcome = Outcome::of(original, original_metrics);
+    let mut judged = Vec::new();
+    for candidate in candidates {
+        let changed = candidate.apply(spec)?;
+        let mut metrics = SeedMetrics {
+            seeds: Vec::new(),
+            primary: Vec::new(),
+            train_loss: Vec::new(),
+        };
+        let mut main: Option<(Trained, f64)> = None;
+        for &seed in &seeds {
+            let mut s = changed.spec().clone();
+            s.train.seed = seed;
+            let s = s.check()?;
+            let mut progress = observer.training(&format!("{} seed {seed}", candidate.label));
+            let t0 = Instant::now();
+            let trained = nd_train::train(&s, original.data, device, progress.as_mut())?;
+            push_metrics(&mut metrics, seed, &trained);
+            if main.is_none() {
+                main = Some((trained, t0.elapsed().as_secs_f64()));
+            }
+        }
+        let (trained, seconds) = main.expect("at least one seed");
+        let pending = pending.as_ref().expect("candidates imply a fix directory");
+        let run_dir = pending.dir().join(candidate.slug());
+        let label = fix_dir(original.dir).join(candidate.slug()).display().to_string();
+        let candidate_run = PendingRun::create(&run_dir, true)?;
+        candidate_run.write(&changed, original.data, &trained)?;
+        candidate_run.commit()?;
+        let diagnosis = diagnose_networks(
+            &label,
+            &changed,
+            original.data,
+            &trained.initial,
+            &trained.network,
+            &trained.metrics,
+            &options.diagnose,
+            device,
+        );
+        let outcome = Outcome::of_diagnosis(label, &diagnosis, metrics, seconds);
+        judged.push(judge(candidate, outcome, &original_outcome, regression));
+    }
+    let best = judged
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| j.verdict >= Verdict::Improved)
+        .max_by(|(_, a), (_, b)| a.verdict.cmp(&b.verdict).then(a.gain.total_cmp(&b.gain)))
+        .map(|(i, _)| i);
+    let fixed_spec = best.map(|i| {
+        judged[i]
+            .candidate
+            .apply(spec)
+            .map(|s| s.to_toml())
+            .unwrap_or_default()
+    });
+    let mut dir_out = None;
+    if let Some(pending) = pending {
+        if let Some(text) = &fixed_spec {
+            std::fs::write(pending.dir().join("fixed.toml"), text)
+                .map_err(|e| nd_train::TrainError::Io { path: dir.join("fixed.toml"), source: e })?;
+        }
+        dir_out = Some(pending.commit()?.display().to_string());
+    }
+    Ok(FixReport {
+        run: original.dir.display().to_string(),
+        dir: dir_out,
+        metric: if regression { "test_mse".into() } else { "test_accuracy".into() },
+        nothing_to_fix,
+        original: original_outcome,
+        candidates: judged,
+        best,
+        fixed_spec,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn push_metrics(m: &mut SeedMetrics, seed: u64, trained: &Trained) {
+    let last = trained.metrics.last();
+    m.seeds.push(seed);
+    m.primary.push(last.map(EpochMetrics::primary).unwrap_or(f64::NAN));
+    m.train_loss.push(last.map(|l| l.train_loss).unwrap_or(f64::NAN));
+}
+
+/// The smallest change in the primary metric that counts, whatever the noise: 1 accuracy
+/// point, or 5% of the original's MSE.
+fn minimum_gain(original: &SeedMetrics, regression: bool) -> f64 {
+    if regression { 0.05 * original.mean().abs() } else { 0.01 }
+}
+
+/// Judges a candidate against the original with paired seeds.
+///
+/// The gain is the mean difference of the primary metric (sign flipped for MSE, so positive is
+/// better). It is *clear* when it beats the margin, the larger of [`minimum_gain`] and twice the
+/// larger seed-to-seed spread of the two, and the candidate wins on every paired seed.
+pub fn judge(candidate: Candidate, outcome: Outcome, original: &Outcome, regression: bool) -> Judged {
+    let sign = if regression { -1.0 } else { 1.0 };
+    let a = &original.metrics;
+    let b = &outcome.metrics;
+    let pairs = a.primary.len().min(b.primary.len());
+    let better = |x: f64, y: f64| if regression { x < y } else { x > y };
+    let sanitize = |x: f64| if x.is_finite() { x } else if regression { f64::INFINITY } else { 0.0 };
+    let wins = (0..pairs)
+        .filter(|&i| better(sanitize(b.primary[i]), sanitize(a.primary[i])))
+        .count();
+    let losses = (0..pairs)
+        .filter(|&i| better(sanitize(a.primary[i]), sanitize(b.primary[i])))
+        .count();
+    let mean = |m: &SeedMetrics| m.primary.iter().map(|x| sanitize(*x)).sum::<f64>() / m.primary.len().max(1) as f64;
+    let gain = sign * (mean(b) - mean(a));
+    let spread = |m: &SeedMetrics| {
+        let v: Vec<f64> = m.primary.iter().map(|x| sanitize(*x)).collect();
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if v.len() > 1 && (hi - lo).is_finite() { hi - lo } else { 0.0 }
+    };
+    let margin = minimum_gain(a, regression).max(2.0 * spread(a).max(spread(b)));
+    let gain = if gain.is_finite() { gain } else if gain > 0.0 { f64::MAX } else { f64::MIN };
+    let clearly_better = gain > margin && wins == pairs;
+    let clearly_worse = -gain > margin && losses == pairs;
+    let verdict = if clearly_better && outcome.errors() == 0 {
+        Verdict::Cured
+    } else if clearly_better || (outcome.errors() < original.errors() && !clearly_worse && gain >= 0.0) {
+        Verdict::Improved
+    } else if clearly_worse {
+        Verdict::Worse
+    } else {
+        Verdict::NoBetter
+    };
+    Judged {
+        candidate,
+        outcome,
+        verdict,
+        gain,
+        margin,
+        wins,
+    }
+}

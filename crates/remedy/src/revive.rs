@@ -1,0 +1,175 @@
+//! ReDo (Sokar et al. 2023): recycle dead and dormant units in a trained network instead of
+//! re-training from scratch. Each recycled unit gets fresh incoming weights drawn from the
+//! spec's initializer and a zero bias, and its outgoing weights are zeroed so the network's
+//! function is unchanged at the moment of recycling; then training continues for a short budget.
+
+use std::time::Instant;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use nd_models::{LayerKind, LayerParams, Network};
+use nd_spec::Task;
+use serde::{Deserialize, Serialize};
+
+use crate::RemedyError;
+use crate::diagnosis::diagnose_networks;
+use crate::fix::{Candidate, FixObserver, FixReport, Original, Outcome, SeedMetrics, judge};
+
+/// What recycling did and cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviveInfo {
+    /// Units recycled per layer.
+    pub recycled: Vec<(String, usize)>,
+    /// Conv layers with dormant units that were left alone (only dense layers are recycled).
+    pub skipped_conv: Vec<String>,
+    /// Epochs of continued training.
+    pub epochs: usize,
+    /// Wall time of the continued training.
+    pub seconds: f64,
+    /// Wall time of the original full training, for comparison.
+    pub full_train_seconds: f64,
+}
+
+/// Recycles the dormant units of `trained` (dormant by the spec's `doctor.dormant_tau`, which
+/// includes dead units) and trains `epochs` more epochs.
+pub fn revive(
+    original: &Original,
+    trained: &Network,
+    epochs: usize,
+    device: &Device,
+    observer: &mut dyn FixObserver,
+) -> Result<(FixReport, ReviveInfo), RemedyError> {
+    let start = Instant::now();
+    let spec = original.spec;
+    let tau = spec.doctor.dormant_tau;
+    // Fresh weights for recycled units come from a network initialized with another seed.
+    device.seed(spec.train.seed.wrapping_add(0x2ed0));
+    let fresh = Network::new(spec, &nd_train::model_shape(original.data), device)?;
+    let fresh_params = fresh.layer_params();
+    let mut network = trained.clone();
+    let mut params = network.layer_params();
+    let mut recycled = Vec::new();
+    let mut skipped_conv = Vec::new();
+    let layers = network.layers().to_vec();
+    for (i, site) in original.diagnosis.probe.sites.iter().enumerate() {
+        let units = site.dormant_units(tau);
+        if units.is_empty() {
+            continue;
+        }
+        if layers[i].kind == LayerKind::Conv {
+            skipped_conv.push(site.name.clone());
+            continue;
+        }
+        let next_is_dense = layers.get(i + 1).is_some_and(|l| l.kind != LayerKind::Conv);
+        if !next_is_dense {
+            skipped_conv.push(site.name.clone());
+            continue;
+        }
+        let mut incoming = host(&params[i].weight);
+        let fresh_in = host(&fresh_params[i].weight);
+        let width = layers[i].units;
+        let mut bias = params[i].bias.as_ref().map(host1).unwrap_or_default();
+        let mut outgoing = host(&params[i + 1].weight);
+        let next_width = layers[i + 1].units;
+        for &u in &units {
+            for row in 0..layers[i].fan_in {
+                incoming[row * width + u] = fresh_in[row * width + u];
+            }
+            if let Some(b) = bias.get_mut(u) {
+                *b = 0.0;
+            }
+            for col in 0..next_width {
+                outgoing[u * next_width + col] = 0.0;
+            }
+        }
+        params[i] = LayerParams {
+            weight: tensor2(incoming, params[i].weight.dims(), device),
+            bias: params[i].bias.as_ref().map(|b| tensor1(bias.clone(), b.dims()[0], device)),
+        };
+        params[i + 1] = LayerParams {
+            weight: tensor2(outgoing, params[i + 1].weight.dims(), device),
+            bias: params[i + 1].bias.clone(),
+        };
+        recycled.push((site.name.clone(), units.len()));
+    }
+    for (i, p) in params.into_iter().enumerate() {
+        if recycled.iter().any(|(name, _)| layers[i].name == *name)
+            || (i > 0 && recycled.iter().any(|(name, _)| layers[i - 1].name == *name))
+        {
+            network = network.with_layer_params(i, p);
+        }
+    }
+    let label = format!(
+        "revive {} units, +{epochs} epochs",
+        recycled.iter().map(|(_, n)| n).sum::<usize>()
+    );
+    let mut progress = observer.training(&label);
+    let t0 = Instant::now();
+    let continued = nd_train::fit(network, spec, original.data, device, epochs, progress.as_mut())?;
+    let seconds = t0.elapsed().as_secs_f64();
+    drop(progress);
+    let diagnosis = diagnose_networks(
+        &label,
+        spec,
+        original.data,
+        &fresh,
+        &continued.network,
+        &continued.metrics,
+        &original_options(),
+        device,
+    );
+    let last = continued.metrics.last();
+    let metrics = SeedMetrics {
+        seeds: vec![spec.train.seed],
+        primary: vec![last.map(|m| m.primary()).unwrap_or(f64::NAN)],
+        train_loss: vec![last.map(|m| m.train_loss).unwrap_or(f64::NAN)],
+    };
+    let original_outcome = Outcome::of(original, SeedMetrics::of_history(spec.train.seed, &original.diagnosis.metrics));
+    let outcome = Outcome::of_diagnosis(label.clone(), &diagnosis, metrics, seconds);
+    let candidate = Candidate {
+        label: label.clone(),
+        changes: Vec::new(),
+        why: "recycle dead and dormant units (ReDo) and keep training".into(),
+        from: "dormant-units".into(),
+    };
+    let judged = judge(candidate, outcome, &original_outcome, spec.task() == Task::Regression);
+    let cured = judged.verdict >= crate::fix::Verdict::Improved;
+    let report = FixReport {
+        run: original.dir.display().to_string(),
+        dir: None,
+        metric: if spec.task() == Task::Regression { "test_mse".into() } else { "test_accuracy".into() },
+        nothing_to_fix: false,
+        original: original_outcome,
+        candidates: vec![judged],
+        best: cured.then_some(0),
+        fixed_spec: None,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let info = ReviveInfo {
+        recycled,
+        skipped_conv,
+        epochs,
+        seconds,
+        full_train_seconds: original.train_seconds,
+    };
+    Ok((report, info))
+}
+
+fn original_options() -> crate::DiagnoseOptions {
+    crate::DiagnoseOptions::default()
+}
+
+fn host(t: &Tensor<2>) -> Vec<f32> {
+    t.clone().into_data().iter::<f32>().collect()
+}
+
+fn host1(t: &Tensor<1>) -> Vec<f32> {
+    t.clone().into_data().iter::<f32>().collect()
+}
+
+fn tensor2(values: Vec<f32>, dims: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(values, dims), device)
+}
+
+fn tensor1(values: Vec<f32>, len: usize, device: &Device) -> Tensor<1> {
+    Tensor::from_data(TensorData::new(values, [len]), device)
+}

@@ -1,0 +1,168 @@
+//! Rendering a [`FixReport`]: the before/after table with verdicts.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Table};
+use nd_probe::Severity;
+use nd_remedy::{FixReport, Outcome, ReviveInfo};
+
+use crate::pct;
+
+fn metric_text(report: &FixReport, o: &Outcome) -> String {
+    let m = &o.metrics;
+    let main = m.primary.first().copied().unwrap_or(f64::NAN);
+    let fmt = |x: f64| {
+        if report.metric == "test_accuracy" { format!("{:.1}%", x * 100.0) } else { format!("{x:.4}") }
+    };
+    if m.primary.len() > 1 {
+        format!("{} (mean {} over {} seeds)", fmt(main), fmt(m.mean()), m.primary.len())
+    } else {
+        fmt(main)
+    }
+}
+
+fn findings_text(o: &Outcome) -> String {
+    let shown: Vec<String> = o
+        .findings
+        .iter()
+        .filter(|(_, s)| *s >= Severity::Warning)
+        .map(|(c, s)| format!("{c} ({s})"))
+        .collect();
+    if shown.is_empty() { "none".into() } else { shown.join(", ") }
+}
+
+fn layers_text(o: &Outcome) -> String {
+    o.layers
+        .iter()
+        .map(|l| {
+            let mut parts = vec![format!("dead {}", pct(l.dead_fraction))];
+            if l.saturated_fraction > 0.0 {
+                parts.push(format!("sat {}", pct(l.saturated_fraction)));
+            }
+            format!("{}: {}", l.name, parts.join(" "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The fix report for a terminal.
+pub fn fix_text(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
+    let mut out = String::new();
+    if report.nothing_to_fix {
+        out.push_str(&format!(
+            "[ok] nothing to fix: {} has no warning or error findings.\n",
+            report.run
+        ));
+        return out;
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "candidate",
+        report.metric.as_str(),
+        "final train loss",
+        "units (dead / saturated)",
+        "grad ratio",
+        "warnings and errors",
+        "verdict",
+    ]);
+    let row = |name: String, o: &Outcome, verdict: String| {
+        vec![
+            Cell::new(name),
+            Cell::new(metric_text(report, o)),
+            Cell::new(o.metrics.train_loss.first().map(|l| format!("{l:.4}")).unwrap_or_default()),
+            Cell::new(layers_text(o)),
+            Cell::new(o.gradient_ratio.map(|r| format!("{r:.2e}")).unwrap_or_else(|| "-".into())),
+            Cell::new(findings_text(o)),
+            Cell::new(verdict),
+        ]
+    };
+    table.add_row(row("original".into(), &report.original, "-".into()));
+    for (i, j) in report.candidates.iter().enumerate() {
+        let best = if report.best == Some(i) { " *" } else { "" };
+        table.add_row(row(
+            format!("{}\n({})", j.candidate.label, j.candidate.from),
+            &j.outcome,
+            format!("{}{best}\ngain {:+.3} vs margin {:.3}\nwins {}/{}", j.verdict.as_str(), j.gain, j.margin, j.wins, j.outcome.metrics.primary.len().min(report.original.metrics.primary.len())),
+        ));
+    }
+    out.push_str(&table.to_string());
+    out.push('\n');
+    if let Some(info) = revive {
+        let units: usize = info.recycled.iter().map(|(_, n)| n).sum();
+        out.push_str(&format!(
+            "revive: recycled {units} units ({}) and trained {} more epochs in {:.1}s; a full re-train took {:.1}s ({:.0}% of it).\n",
+            info.recycled.iter().map(|(l, n)| format!("{l}: {n}")).collect::<Vec<_>>().join(", "),
+            info.epochs,
+            info.seconds,
+            info.full_train_seconds,
+            100.0 * info.seconds / info.full_train_seconds.max(1e-9)
+        ));
+        if !info.skipped_conv.is_empty() {
+            out.push_str(&format!("not recycled (conv layers): {}\n", info.skipped_conv.join(", ")));
+        }
+    }
+    match report.best() {
+        Some(best) => {
+            out.push_str(&format!(
+                "\n{} best: {} ({}: {} -> {}).\n",
+                if best.verdict == nd_remedy::Verdict::Cured { "[ok] cured," } else { "[!] improved, not cured;" },
+                best.candidate.label,
+                report.metric,
+                metric_text(report, &report.original),
+                metric_text(report, &best.outcome),
+            ));
+            if let Some(dir) = &report.dir {
+                out.push_str(&format!("the fixed spec is {dir}/fixed.toml; candidate runs are in {dir}/\n"));
+            }
+        }
+        None => out.push_str("\n[x] no candidate cured or improved the model.\n"),
+    }
+    out
+}
+
+/// The fix report as JSON.
+pub fn fix_json(report: &FixReport, revive: Option<&ReviveInfo>) -> serde_json::Value {
+    let mut value = serde_json::to_value(report).expect("a fix report serializes");
+    if let Some(map) = value.as_object_mut() {
+        map.insert("cured".into(), report.cured().into());
+        if let Some(info) = revive {
+            map.insert("revive".into(), serde_json::to_value(info).expect("serializes"));
+        }
+    }
+    value
+}
+
+/// The fix report as Markdown.
+pub fn fix_markdown(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
+    let mut out = format!("## neuron-doctor fix: `{}`\n\n", report.run);
+    if report.nothing_to_fix {
+        out.push_str("Nothing to fix: no warning or error findings.\n");
+        return out;
+    }
+    out.push_str(&format!("| candidate | {} | dead units | warnings and errors | verdict |\n", report.metric));
+    out.push_str("|---|---:|---:|---|---|\n");
+    out.push_str(&format!(
+        "| original | {} | {} | {} | - |\n",
+        metric_text(report, &report.original),
+        pct(report.original.dead_fraction),
+        findings_text(&report.original)
+    ));
+    for j in &report.candidates {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | **{}** |\n",
+            j.candidate.label,
+            metric_text(report, &j.outcome),
+            pct(j.outcome.dead_fraction),
+            findings_text(&j.outcome),
+            j.verdict.as_str()
+        ));
+    }
+    if let Some(info) = revive {
+        out.push_str(&format!(
+            "\nRevive: {} more epochs in {:.1}s against {:.1}s for a full re-train.\n",
+            info.epochs, info.seconds, info.full_train_seconds
+        ));
+    }
+    if let Some(best) = report.best() {
+        out.push_str(&format!("\nRecommended: `{}` ({}).\n", best.candidate.label, best.verdict.as_str()));
+    }
+    out
+}

@@ -1,0 +1,63 @@
+//! `cargo xtask ci`: every check CI runs, cheapest first, stopping at the first failure.
+
+use crate::step::{Failure, Runner, Step};
+
+/// The checks, in order: a formatting slip fails in a second, before clippy and the tests
+/// compile burn.
+const STEPS: &[Step] = &[
+    Step {
+        name: "fmt",
+        args: &["fmt", "--all", "--check"],
+        env: &[],
+        hint: "run `cargo fmt --all` to format the code",
+    },
+    Step {
+        name: "clippy",
+        args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        env: &[],
+        hint: "fix the warnings above; `cargo clippy --workspace --all-targets` lists them",
+    },
+    Step {
+        name: "doc",
+        args: &["doc", "--workspace", "--no-deps"],
+        env: &[("RUSTDOCFLAGS", "-D warnings")],
+        hint: "fix the rustdoc warnings above (broken intra-doc links, unclosed HTML tags, ...)",
+    },
+    // nextest runs every test in its own process: burn's ndarray random generator is one
+    // global for the whole process, so seeded tests running as threads of one process disturb
+    // each other's draws.
+    Step {
+        name: "test",
+        args: &["nextest", "run", "--workspace"],
+        env: &[],
+        hint: "rerun one failing test with `cargo nextest run -p <crate> <test name>`",
+    },
+    // nextest does not run doctests.
+    Step {
+        name: "doctest",
+        args: &["test", "--workspace", "--doc"],
+        env: &[],
+        hint: "",
+    },
+];
+
+/// Runs [`STEPS`]; on a failure prints the summary so far and returns the failure.
+pub fn run() -> Result<(), Failure> {
+    let mut runner = Runner::new();
+    runner.require("fmt", "install rustfmt: `rustup component add rustfmt`")?;
+    runner.require("clippy", "install clippy: `rustup component add clippy`")?;
+    runner.require(
+        "nextest",
+        "install cargo-nextest: `cargo install cargo-nextest --locked` (or a prebuilt binary from https://nexte.st)",
+    )?;
+    for (index, step) in STEPS.iter().enumerate() {
+        if let Err(failure) = runner.run(step) {
+            let not_run: Vec<&str> = STEPS[index + 1..].iter().map(|s| s.name).collect();
+            runner.summary(&not_run);
+            return Err(failure);
+        }
+    }
+    runner.summary(&[]);
+    println!("\nall {} checks passed", STEPS.len());
+    Ok(())
+}
