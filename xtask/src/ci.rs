@@ -13,7 +13,14 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "clippy",
-        args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        args: &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
         env: &[],
         hint: "fix the warnings above; `cargo clippy --workspace --all-targets` lists them",
     },

@@ -111,7 +111,14 @@ mod tests {
 
     #[test]
     fn no_task_and_help_flags_print_help() {
-        for words in [&[][..], &["help"], &["-h"], &["--help"], &["ci", "--help"], &["bench", "-h"]] {
+        for words in [
+            &[][..],
+            &["help"],
+            &["-h"],
+            &["--help"],
+            &["ci", "--help"],
+            &["bench", "-h"],
+        ] {
             assert_eq!(parse(&args(words)), Ok(Task::Help), "{words:?}");
         }
     }

@@ -31,7 +31,10 @@ pub struct Step {
 impl Step {
     /// The command as a person would type it, for headers and messages.
     pub fn display(&self) -> String {
-        let env = self.env.iter().map(|(key, value)| format!("{key}={value:?} "));
+        let env = self
+            .env
+            .iter()
+            .map(|(key, value)| format!("{key}={value:?} "));
         let args = self.args.iter().map(|arg| {
             if arg.contains([' ', '*']) {
                 format!(" '{arg}'")
@@ -39,7 +42,9 @@ impl Step {
                 format!(" {arg}")
             }
         });
-        env.chain(std::iter::once("cargo".to_string())).chain(args).collect()
+        env.chain(std::iter::once("cargo".to_string()))
+            .chain(args)
+            .collect()
     }
 }
 
@@ -111,19 +116,37 @@ impl Runner {
 
     /// Like [`Runner::run`], with `extra` arguments appended to the step's.
     pub fn run_with(&mut self, step: &Step, extra: &[String]) -> Result<(), Failure> {
-        let shown = step.display() + &extra.iter().map(|arg| format!(" {arg}")).collect::<String>();
+        let shown = step.display()
+            + &extra
+                .iter()
+                .map(|arg| format!(" {arg}"))
+                .collect::<String>();
         println!("==> {}: {shown}", step.name);
         let start = Instant::now();
-        let status = self.cargo_command().args(step.args).args(extra).envs(step.env.iter().copied()).status();
+        let status = self
+            .cargo_command()
+            .args(step.args)
+            .args(extra)
+            .envs(step.env.iter().copied())
+            .status();
         let elapsed = start.elapsed();
         let problem = match status {
             Ok(status) if status.success() => None,
             Ok(status) => Some(format!("`{shown}` failed ({status})")),
             Err(error) => Some(format!("could not start `{shown}`: {error}")),
         };
-        let outcome = if problem.is_some() { Outcome::Failed } else { Outcome::Passed };
+        let outcome = if problem.is_some() {
+            Outcome::Failed
+        } else {
+            Outcome::Passed
+        };
         self.done.push((step.name, elapsed, outcome));
-        println!("    {}: {} in {}\n", step.name, outcome.word(), format_duration(elapsed));
+        println!(
+            "    {}: {} in {}\n",
+            step.name,
+            outcome.word(),
+            format_duration(elapsed)
+        );
         match problem {
             None => Ok(()),
             Some(problem) => Err(Failure {
@@ -146,12 +169,20 @@ impl Runner {
             .max()
             .unwrap_or(0);
         for (name, elapsed, outcome) in &self.done {
-            println!("    {name:<width$}  {:>8}  {}", format_duration(*elapsed), outcome.word());
+            println!(
+                "    {name:<width$}  {:>8}  {}",
+                format_duration(*elapsed),
+                outcome.word()
+            );
         }
         for name in not_run {
             println!("    {name:<width$}  {:>8}  not run", "-");
         }
-        println!("    {:<width$}  {:>8}", "total", format_duration(self.task_start.elapsed()));
+        println!(
+            "    {:<width$}  {:>8}",
+            "total",
+            format_duration(self.task_start.elapsed())
+        );
     }
 }
 
@@ -201,7 +232,10 @@ mod tests {
             env: &[("RUSTDOCFLAGS", "-D warnings")],
             hint: "",
         };
-        assert_eq!(step.display(), "RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps");
+        assert_eq!(
+            step.display(),
+            "RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps"
+        );
         let step = Step {
             name: "bench",
             args: &["bench", "--bench", "*"],

@@ -61,18 +61,6 @@ pub fn run_dir(out: Option<PathBuf>, spec: &CheckedSpec) -> PathBuf {
     out.unwrap_or_else(|| PathBuf::from("runs").join(&spec.name))
 }
 
-/// Context for an error about a file.
-pub trait FileContext<T> {
-    /// Adds the file's path to the error.
-    fn in_file(self, path: &Path) -> anyhow::Result<T>;
-}
-
-impl<T, E: std::error::Error + Send + Sync + 'static> FileContext<T> for Result<T, E> {
-    fn in_file(self, path: &Path) -> anyhow::Result<T> {
-        self.with_context(|| path.display().to_string())
-    }
-}
-
 /// The spec's `[doctor]` thresholds with `KEY=VALUE` overrides from the command line.
 pub fn thresholds(spec: &CheckedSpec, overrides: &[String]) -> anyhow::Result<nd_spec::DoctorThresholds> {
     let mut spec: Spec = spec.spec().clone();

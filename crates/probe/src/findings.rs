@@ -127,7 +127,7 @@ pub const CHECKS: &[Check] = &[
     Check {
         code: "dead-units",
         summary: "relu-family units that never activate on any input",
-        what: "Counts units whose pre-activation is <= 0 for every probed input (for a conv layer, every pixel of every input). Advice from doctor.dead_fraction_warning (10%) of a layer; warning from doctor.dead_fraction_error (50%); error when that many are dead and the model is poor (train accuracy less than halfway from chance to perfect; without an accuracy, train loss above half of the best constant prediction's).",
+        what: "Counts units whose pre-activation is <= 0 for every probed input (for a conv layer, every pixel of every input). Advice from doctor.dead_fraction_warning (10%) of a layer; warning from doctor.dead_fraction_error (50%); error when that many are dead and the model is poor (train or test accuracy less than halfway from chance to perfect; without an accuracy, train loss above half of the best constant prediction's).",
         why: "A dead ReLU unit outputs 0 and passes back a zero gradient, so it never learns again; a layer of them starves every layer below it. A few percent dead is normal for a healthy ReLU net trained with Adam.",
         example: "configs/broken/digits-dying-relu.toml: SGD at learning rate 0.1 with hidden biases of -1.5 leaves most hidden units dead and test accuracy near 70%.",
         remedies: "model.bias_init = 0 when biases start negative; a lower train.learning_rate when units died during training; model.activation = leaky_relu; He initialization; batch norm. Or recycle the units: fix --strategy revive.",

@@ -3,7 +3,8 @@
 //! Severity scales with harm, not with a statistic alone: the field's detectors raise false
 //! alarms on healthy models when a threshold fires without any sign that learning suffers
 //! (see `shared/FIELD-NOTES.md`). Here a finding reaches `error` only when the model is also
-//! *poor*: (classification, when the history gives a train accuracy) the accuracy is less than
+//! *poor*: (classification, when the history gives accuracies) the worse of train and test
+//! accuracy is less than
 //! halfway from chance to perfect, or (otherwise) the train loss is above half of what the best
 //! constant prediction gets. *Hopeless* is within 10 points of chance, or above 90% of the
 //! constant prediction's loss.
@@ -21,6 +22,8 @@ pub struct EpochPoint {
     pub train_loss: f64,
     /// Train accuracy (classification).
     pub train_accuracy: Option<f64>,
+    /// Test accuracy (classification).
+    pub test_accuracy: Option<f64>,
 }
 
 /// Everything the rules look at.
@@ -49,7 +52,7 @@ pub struct Evidence<'a> {
 pub struct Harm {
     /// Final train loss over the constant predictor's loss.
     pub loss_ratio: f64,
-    /// Final train accuracy, classification only.
+    /// Final accuracy, the worse of train and test (classification only).
     pub accuracy: Option<f64>,
     /// Chance accuracy (1 / classes).
     pub chance: f64,
@@ -65,7 +68,12 @@ impl Harm {
         let last = e.history.last();
         let loss = last.map(|p| p.train_loss).unwrap_or(e.probe.loss);
         let loss_ratio = if e.baseline_loss > 0.0 { loss / e.baseline_loss } else { 0.0 };
-        let accuracy = last.and_then(|p| p.train_accuracy);
+        // The worse of train and test accuracy: a net that memorizes random features can fit
+        // the train split while staying near chance on the test split.
+        let accuracy = last.and_then(|p| match (p.train_accuracy, p.test_accuracy) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        });
         let chance = if e.n_classes > 0 { 1.0 / e.n_classes as f64 } else { 0.0 };
         let poor_accuracy = accuracy.is_some_and(|a| a < chance + 0.5 * (1.0 - chance));
         let hopeless_accuracy = accuracy.is_some_and(|a| a < chance + 0.1);
@@ -641,7 +649,7 @@ fn stalled(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Option<Finding> {
         return None;
     }
     let quality = match harm.accuracy {
-        Some(a) => format!("train accuracy {} where chance is {}", pct(a), pct(harm.chance)),
+        Some(a) => format!("accuracy {} (the worse of train and test) where chance is {}", pct(a), pct(harm.chance)),
         None => format!("train loss at {} of a constant predictor's", pct(harm.loss_ratio)),
     };
     let mut remedies = Vec::new();

@@ -193,6 +193,7 @@ pub fn diagnose_networks(
         .map(|m| EpochPoint {
             train_loss: m.train_loss,
             train_accuracy: m.train_accuracy,
+            test_accuracy: m.test_accuracy,
         })
         .collect();
     let targets: Vec<f32> = match &data.train.targets {

@@ -481,9 +481,12 @@ fn minimum_gain(original: &SeedMetrics, regression: bool) -> f64 {
 
 /// Judges a candidate against the original with paired seeds.
 ///
-/// The gain is the mean difference of the primary metric (sign flipped for MSE, so positive is
-/// better). It is *clear* when it beats the margin, the larger of [`minimum_gain`] and twice the
-/// larger seed-to-seed spread of the two, and the candidate wins on every paired seed.
+/// Seed `i` of the candidate is compared with seed `i` of the original (same data, same split,
+/// same budget). The gain is the mean paired difference of the primary metric (sign flipped for
+/// MSE, so positive is better). It is *clear* when the candidate wins on every paired seed and
+/// the gain beats the margin: the larger of [`minimum_gain`] and twice the standard error of
+/// the paired differences (roughly a one-sided paired t-test; with one seed, three times the
+/// minimum).
 pub fn judge(candidate: Candidate, outcome: Outcome, original: &Outcome, regression: bool) -> Judged {
     let sign = if regression { -1.0 } else { 1.0 };
     let a = &original.metrics;
@@ -499,13 +502,20 @@ pub fn judge(candidate: Candidate, outcome: Outcome, original: &Outcome, regress
         .count();
     let mean = |m: &SeedMetrics| m.primary.iter().map(|x| sanitize(*x)).sum::<f64>() / m.primary.len().max(1) as f64;
     let gain = sign * (mean(b) - mean(a));
-    let spread = |m: &SeedMetrics| {
-        let v: Vec<f64> = m.primary.iter().map(|x| sanitize(*x)).collect();
-        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        if v.len() > 1 && (hi - lo).is_finite() { hi - lo } else { 0.0 }
+    // Paired seeds: the per-seed differences' spread is the noise floor.
+    let diffs: Vec<f64> = (0..pairs)
+        .map(|i| sign * (sanitize(b.primary[i]) - sanitize(a.primary[i])))
+        .filter(|d| d.is_finite())
+        .collect();
+    let margin = if diffs.len() >= 2 {
+        let n = diffs.len() as f64;
+        let mean_diff = diffs.iter().sum::<f64>() / n;
+        let sd = (diffs.iter().map(|d| (d - mean_diff).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        minimum_gain(a, regression).max(2.0 * sd / n.sqrt())
+    } else {
+        // One seed gives no noise estimate: demand three times the minimum.
+        3.0 * minimum_gain(a, regression)
     };
-    let margin = minimum_gain(a, regression).max(2.0 * spread(a).max(spread(b)));
     let gain = if gain.is_finite() { gain } else if gain > 0.0 { f64::MAX } else { f64::MIN };
     let clearly_better = gain > margin && wins == pairs;
     let clearly_worse = -gain > margin && losses == pairs;

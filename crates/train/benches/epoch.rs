@@ -1,1 +1,196 @@
-fn main() {}
+//! Training and probing throughput of the digits MLP (64-128-128-10, batch 64, Adam) on ndarray.
+//!
+//! Run with `cargo xtask bench` (or `cargo bench -p nd-train --bench epoch`); criterion's
+//! estimates land in `target/criterion/<group>/<benchmark>/new/estimates.json`.
+//! Every benchmark declares the rows it handles as its throughput, so time per row is the median
+//! divided by 1442 (the train split) or 1797 (both splits).
+//!
+//! - `epoch/digits_mlp_train`: [`nd_train::train`] for one epoch: seeded initialization, the
+//!   23 optimizer steps, and the evaluation of both splits that ends every epoch.
+//! - `epoch/digits_mlp_fit`: [`nd_train::fit`] for one epoch on an initialized network: the
+//!   same without initialization.
+//! - `epoch/digits_mlp_steps`: the optimizer steps alone, as `fit` takes them.
+//! - `epoch/digits_mlp_evaluate`: the end-of-epoch evaluation alone (train and test splits).
+//! - `probe/forward_only`: a plain inference forward over the train split, in the probe's chunks.
+//! - `probe/forward_traced`: the same, keeping every activation site's values.
+//! - `probe/grad_batch_1`: [`nd_probe::probe`] with the smallest gradient batch it takes
+//!   (1 row; it treats 0 as 1): activation statistics and weight reads, almost no backward.
+//! - `probe/full`: [`nd_probe::probe`] with the default options (a 512-row backward pass).
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::Device;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
+use nd_data::Dataset;
+use nd_models::Network;
+use nd_probe::ProbeOptions;
+use nd_spec::CheckedSpec;
+use nd_train::Quiet;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// The spec of `configs/digits-relu.toml`, one epoch.
+const SPEC: &str = r#"
+[data]
+dataset = "digits"
+
+[model]
+hidden = [128, 128]
+activation = "relu"
+
+[train]
+optimizer = "adam"
+learning_rate = 0.001
+batch_size = 64
+epochs = 1
+"#;
+
+/// Rows per forward pass in `probe`: for a dense network whose widest layer has 128 units the
+/// probe's chunk is `clamp(4_000_000 / 128, 1, 1024)` = 1024 rows.
+const PROBE_CHUNK: usize = 1024;
+
+struct Setup {
+    spec: CheckedSpec,
+    data: Dataset,
+    device: Device,
+    /// Initialized by [`nd_train::init_network`], its lazy parameters already drawn.
+    network: Network,
+}
+
+fn setup() -> Setup {
+    let spec = nd_spec::Spec::from_toml_str(SPEC, "bench-digits")
+        .and_then(|spec| spec.check())
+        .expect("the bench spec is valid");
+    let data = nd_data::load(&spec.data, Path::new(".")).expect("digits is builtin");
+    let device = nd_train::device(spec.train.backend).expect("ndarray is always there");
+    let network = nd_train::init_network(&spec, &data, &device).expect("the network builds");
+    // burn draws parameters at first use; clones share the drawn values, so the benchmarks
+    // below time no initialization.
+    black_box(network.forward(nd_probe::features(&data.train, &[0], &device)));
+    Setup {
+        spec,
+        data,
+        device,
+        network,
+    }
+}
+
+fn all_rows(rows: usize) -> Vec<usize> {
+    (0..rows).collect()
+}
+
+fn epoch(c: &mut Criterion) {
+    let Setup {
+        spec,
+        data,
+        device,
+        network,
+    } = setup();
+    let train_rows = data.train.rows as u64;
+    let mut group = c.benchmark_group("epoch");
+    // Tens of milliseconds per iteration: flat sampling keeps the run to seconds (linear
+    // sampling would ask for 5050 iterations).
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(50);
+    group.measurement_time(Duration::from_secs(8));
+    group.throughput(Throughput::Elements(train_rows));
+
+    group.bench_function("digits_mlp_train", |b| {
+        b.iter(|| nd_train::train(&spec, &data, &device, &mut Quiet).expect("training runs"))
+    });
+    group.bench_function("digits_mlp_fit", |b| {
+        b.iter_batched(
+            || network.clone(),
+            |network| {
+                nd_train::fit(network, &spec, &data, &device, 1, &mut Quiet).expect("training runs")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    // The loop of `nd_train::fit` without its evaluation; keep the two in step.
+    let batch_size = spec.train.batch_size;
+    let learning_rate = spec.train.learning_rate;
+    group.bench_function("digits_mlp_steps", |b| {
+        b.iter_batched(
+            || network.clone().train(),
+            |mut network| {
+                let mut optimizer = AdamConfig::new().init();
+                let mut order = all_rows(data.train.rows);
+                order.shuffle(&mut ChaCha8Rng::seed_from_u64(spec.train.seed));
+                for chunk in order.chunks(batch_size) {
+                    let output = network.forward(nd_probe::features(&data.train, chunk, &device));
+                    let loss = nd_probe::loss(output, &data.train.targets, chunk, &device);
+                    let grads = GradientsParams::from_grads(loss.backward(), &network);
+                    network = optimizer.step(learning_rate, network, grads);
+                }
+                network
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.throughput(Throughput::Elements(train_rows + data.test.rows as u64));
+    group.bench_function("digits_mlp_evaluate", |b| {
+        b.iter(|| {
+            (
+                nd_train::evaluate(&network, &data.train, &device),
+                nd_train::evaluate(&network, &data.test, &device),
+            )
+        })
+    });
+    group.finish();
+}
+
+fn probe(c: &mut Criterion) {
+    let Setup {
+        data,
+        device,
+        network,
+        ..
+    } = setup();
+    let rows = all_rows(data.train.rows);
+    let mut group = c.benchmark_group("probe");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(50);
+    group.measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(data.train.rows as u64));
+
+    // `valid()` inside the timed loop, as in `probe`: it is part of what a pass costs.
+    group.bench_function("forward_only", |b| {
+        b.iter(|| {
+            let inference = network.valid();
+            for chunk in rows.chunks(PROBE_CHUNK) {
+                let output = inference.forward(nd_probe::features(&data.train, chunk, &device));
+                black_box(output.into_data());
+            }
+        })
+    });
+    group.bench_function("forward_traced", |b| {
+        b.iter(|| {
+            let inference = network.valid();
+            for chunk in rows.chunks(PROBE_CHUNK) {
+                let traced =
+                    inference.forward_traced(nd_probe::features(&data.train, chunk, &device));
+                black_box(traced);
+            }
+        })
+    });
+    let minimal = ProbeOptions {
+        grad_batch: 1,
+        ..ProbeOptions::default()
+    };
+    group.bench_function("grad_batch_1", |b| {
+        b.iter(|| nd_probe::probe(&network, &data.train, &device, &minimal))
+    });
+    group.bench_function("full", |b| {
+        b.iter(|| nd_probe::probe(&network, &data.train, &device, &ProbeOptions::default()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, epoch, probe);
+criterion_main!(benches);

@@ -15,7 +15,7 @@ use crate::progress::{FixProgress, TrainProgress};
 use crate::settings::{self, Overrides};
 
 /// The embedded default: a digits classifier with a deliberately broken ReLU setup.
-pub const DEFAULT_SPEC: &str = include_str!("../../../../configs/checkup-default.toml");
+pub const DEFAULT_SPEC: &str = include_str!("../../../../configs/broken/digits-dying-relu.toml");
 
 /// Arguments of `checkup`.
 #[derive(Debug, Args)]
