@@ -132,7 +132,7 @@ impl Runner {
         let elapsed = start.elapsed();
         let problem = match status {
             Ok(status) if status.success() => None,
-            Ok(status) => Some(format!("`{shown}` failed ({status})")),
+            Ok(status) => Some(format!("`{shown}` ended with {status}")),
             Err(error) => Some(format!("could not start `{shown}`: {error}")),
         };
         let outcome = if problem.is_some() {
@@ -150,7 +150,7 @@ impl Runner {
         match problem {
             None => Ok(()),
             Some(problem) => Err(Failure {
-                message: format!("step {} {problem}", step.name),
+                message: format!("step {} failed: {problem}", step.name),
                 hint: (!step.hint.is_empty()).then(|| step.hint.to_string()),
                 exit_code: 1,
             }),

@@ -108,7 +108,18 @@ impl SiteStats {
 
     /// True when any statistic is NaN or infinite.
     pub fn has_non_finite(&self) -> bool {
-        self.mean.iter().chain(&self.std).chain(&self.max).any(|v| !v.is_finite())
+        [
+            &self.inactive_fraction,
+            &self.saturated_fraction,
+            &self.mean,
+            &self.std,
+            &self.mean_abs,
+            &self.min,
+            &self.max,
+            &self.pre_max,
+        ]
+        .iter()
+        .any(|values| values.iter().any(|v| !v.is_finite()))
     }
 }
 

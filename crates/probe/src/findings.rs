@@ -175,7 +175,7 @@ pub const CHECKS: &[Check] = &[
     Check {
         code: "output-range-mismatch",
         summary: "the output activation cannot reach the regression targets",
-        what: "Regression only: the fraction of training targets outside what model.output_activation can produce (relu and softplus: >= 0, sigmoid: (0, 1), tanh: (-1, 1)). Warning from 1% of targets, error from 10%.",
+        what: "Regression only: the fraction of training targets outside what model.output_activation can produce (relu: >= 0, softplus: > 0, sigmoid: (0, 1), tanh: (-1, 1)). Warning from 1% of targets, error from 10%.",
         why: "The loss can never go below the error on the unreachable targets; with a relu head the gradient is also 0 wherever the head is clipped.",
         example: "configs/broken/diabetes-relu-head.toml: standardized (half negative) targets with a relu head.",
         remedies: "model.output_activation = none (a linear head).",

@@ -80,7 +80,7 @@ impl Harm {
         // Accuracy, when known, is the better judge: an over-confident classifier can have a
         // large cross-entropy and still be right almost always.
         let (poor, hopeless) = match accuracy {
-            Some(_) => (poor_accuracy, hopeless_accuracy),
+            Some(_) => (poor_accuracy, hopeless_accuracy || (poor_accuracy && loss_ratio > 0.9)),
             None => (
                 !loss_ratio.is_finite() || loss_ratio > 0.5,
                 !loss_ratio.is_finite() || loss_ratio > 0.9,
@@ -110,7 +110,7 @@ pub fn diagnose(e: &Evidence, t: &DoctorThresholds) -> Vec<Finding> {
     findings.extend(init_scale(e, t, &harm));
     findings.extend(stalled(e, t, &harm));
     // Stable sort: within a severity, rules keep their order and layers their forward order.
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     findings
 }
 
@@ -200,8 +200,13 @@ fn non_finite(e: &Evidence) -> Option<Finding> {
     let p = e.probe;
     let bad_probe = !p.loss.is_finite()
         || p.sites.iter().any(|s| s.has_non_finite())
-        || p.layers.iter().any(|l| !(l.weight_std.is_finite() && l.grad_norm.is_finite()))
-        || p.output.mean.iter().any(|m| !m.is_finite());
+        || p.layers.iter().any(|l| {
+            ![l.weight_std, l.weight_norm, l.grad_norm, l.grad_rms, l.bias_mean, l.bias_grad_norm]
+                .iter()
+                .all(|v| v.is_finite())
+        })
+        || !(p.output.min.is_finite() && p.output.max.is_finite())
+        || p.output.mean.iter().chain(&p.output.std).any(|m| !m.is_finite());
     if bad_epoch.is_none() && !bad_probe {
         return None;
     }

@@ -32,7 +32,8 @@ pub struct DiagnoseArgs {
     /// Override a `[doctor]` threshold, e.g. `--threshold dead_fraction_error=0.3` (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub threshold: Vec<String>,
-    /// List every check with its code and a one-line description, then exit.
+    /// List every check with its code and a one-line description, then exit (with
+    /// `--format markdown`: each check's full documentation).
     #[arg(long)]
     pub list_checks: bool,
 }
@@ -45,8 +46,18 @@ fn parse_split(s: &str) -> Result<SplitName, String> {
     }
 }
 
-/// Prints every check.
-pub fn list_checks() {
+/// Prints every check: one line each, or (markdown) the full What / Why / Example / Remedies.
+pub fn list_checks(format: Format) {
+    if format == Format::Markdown {
+        for c in CHECKS {
+            println!("### `{}`\n\n{}.\n", c.code, c.summary);
+            println!("- **What it does:** {}", c.what);
+            println!("- **Why it hurts:** {}", c.why);
+            println!("- **Example:** {}", c.example);
+            println!("- **Remedies:** {}\n", c.remedies);
+        }
+        return;
+    }
     let width = CHECKS.iter().map(|c| c.code.len()).max().unwrap_or(0);
     for c in CHECKS {
         println!("{:width$}  {}", c.code, c.summary);
@@ -56,7 +67,7 @@ pub fn list_checks() {
 /// Runs `diagnose`.
 pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     if args.list_checks {
-        list_checks();
+        list_checks(args.format);
         return Ok(ExitCode::SUCCESS);
     }
     let dir = args.run.expect("clap requires RUN unless --list-checks");

@@ -82,7 +82,13 @@ fn site(name: &str, activation: Activation, units: usize) -> SiteStats {
 }
 
 /// A layer whose weights have exactly the expected scale.
-fn layer(name: &str, fan_in: usize, units: usize, expected_weight_std: f64, grad_rms: f64) -> LayerStats {
+fn layer(
+    name: &str,
+    fan_in: usize,
+    units: usize,
+    expected_weight_std: f64,
+    grad_rms: f64,
+) -> LayerStats {
     let weights = ((fan_in * units) as f64).sqrt();
     LayerStats {
         name: name.to_string(),
@@ -116,10 +122,22 @@ fn probe_with(activation: Activation, widths: &[usize], outputs: usize) -> Probe
             (2.0 / (fan_in + fan_out) as f64).sqrt()
         };
         sites.push(site(&name, activation, width));
-        layers.push(layer(&name, fan_in, width, expected, 0.002 + 0.0005 * i as f64));
+        layers.push(layer(
+            &name,
+            fan_in,
+            width,
+            expected,
+            0.002 + 0.0005 * i as f64,
+        ));
         fan_in = width;
     }
-    layers.push(layer("output", fan_in, outputs, (2.0 / (fan_in + outputs) as f64).sqrt(), 0.004));
+    layers.push(layer(
+        "output",
+        fan_in,
+        outputs,
+        (2.0 / (fan_in + outputs) as f64).sqrt(),
+        0.004,
+    ));
     let gradient_ratio = layers[0].grad_rms / layers[layers.len() - 1].grad_rms;
     Probe {
         samples: SAMPLES,
@@ -202,6 +220,7 @@ fn point(train_loss: f64, train_accuracy: Option<f64>) -> EpochPoint {
     EpochPoint {
         train_loss,
         train_accuracy,
+        test_accuracy: None,
     }
 }
 
@@ -289,7 +308,9 @@ impl Case {
             n_classes: 0,
             initial: Some(probe.clone()),
             probe,
-            history: (0..10).map(|i| point(1.0 - 0.07 * i as f64, None)).collect(),
+            history: (0..10)
+                .map(|i| point(1.0 - 0.07 * i as f64, None))
+                .collect(),
             baseline_loss: 1.0,
             targets: vec![0.5; 100],
         }
@@ -340,7 +361,12 @@ fn summary(findings: &[Finding]) -> Vec<(&str, Severity, Option<&str>)> {
 /// The only finding with `code`.
 fn only<'a>(findings: &'a [Finding], code: &str) -> &'a Finding {
     let matching: Vec<_> = findings.iter().filter(|f| f.code == code).collect();
-    assert_eq!(matching.len(), 1, "expected one `{code}` in {:#?}", summary(findings));
+    assert_eq!(
+        matching.len(),
+        1,
+        "expected one `{code}` in {:#?}",
+        summary(findings)
+    );
     matching[0]
 }
 
@@ -397,7 +423,10 @@ fn learning_rate_is_high_from_0_01_with_adam_and_0_1_with_sgd() {
     assert!(lr_is_high(&with(Optimizer::Adam, 0.01)));
     assert!(!lr_is_high(&with(Optimizer::Sgd, 0.099)));
     assert!(lr_is_high(&with(Optimizer::Sgd, 0.1)));
-    assert_eq!(lower_lr(&with(Optimizer::Adam, 0.05), "").change["train.learning_rate"], 0.005);
+    assert_eq!(
+        lower_lr(&with(Optimizer::Adam, 0.05), "").change["train.learning_rate"],
+        0.005
+    );
 }
 
 #[test]
@@ -416,12 +445,30 @@ fn recommended_init_follows_the_activation() {
             s.model.init = init;
         })
     };
-    assert!(init_is_recommended(&with(Activation::Relu, Init::KaimingUniform)));
-    assert!(!init_is_recommended(&with(Activation::Relu, Init::XavierUniform)));
-    assert!(init_is_recommended(&with(Activation::Sigmoid, Init::XavierNormal)));
-    assert!(!init_is_recommended(&with(Activation::Sigmoid, Init::Normal)));
-    assert!(init_is_recommended(&with(Activation::Selu, Init::LecunNormal)));
-    assert!(!init_is_recommended(&with(Activation::Selu, Init::KaimingNormal)));
+    assert!(init_is_recommended(&with(
+        Activation::Relu,
+        Init::KaimingUniform
+    )));
+    assert!(!init_is_recommended(&with(
+        Activation::Relu,
+        Init::XavierUniform
+    )));
+    assert!(init_is_recommended(&with(
+        Activation::Sigmoid,
+        Init::XavierNormal
+    )));
+    assert!(!init_is_recommended(&with(
+        Activation::Sigmoid,
+        Init::Normal
+    )));
+    assert!(init_is_recommended(&with(
+        Activation::Selu,
+        Init::LecunNormal
+    )));
+    assert!(!init_is_recommended(&with(
+        Activation::Selu,
+        Init::KaimingNormal
+    )));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -430,30 +477,60 @@ fn recommended_init_follows_the_activation() {
 
 #[test]
 fn harm_poor_and_hopeless_boundaries() {
-    // Baseline 2.0, 10 classes: poor above loss 1.0 or below 55% accuracy; hopeless above
-    // loss 1.8 or below 20% accuracy.
+    // Baseline 2.0, 10 classes. With an accuracy, it decides: poor below 55%, hopeless below
+    // 20%. Without one, the loss decides: poor above 1.0, hopeless above 1.8.
     let cases = [
-        (0.98, 0.99, false, false),
-        (1.02, 0.99, true, false),
-        (1.78, 0.99, true, false),
-        (1.82, 0.99, true, true),
-        (0.2, 0.56, false, false),
-        (0.2, 0.54, true, false),
-        (0.2, 0.21, true, false),
-        (0.2, 0.19, true, true),
+        (0.98, None, false, false),
+        (1.02, None, true, false),
+        (1.78, None, true, false),
+        (1.82, None, true, true),
+        (0.2, Some(0.56), false, false),
+        (0.2, Some(0.54), true, false),
+        (0.2, Some(0.21), true, false),
+        (0.2, Some(0.19), true, true),
+        // An over-confident classifier: large cross-entropy, right almost always.
+        (1.9, Some(0.99), false, false),
+        (f64::NAN, Some(0.99), true, true),
+        (f64::INFINITY, None, true, true),
     ];
     for (loss, accuracy, poor, hopeless) in cases {
         let case = Case {
-            history: vec![point(3.0, Some(0.1)), point(loss, Some(accuracy))],
+            history: vec![point(3.0, accuracy.map(|_| 0.1)), point(loss, accuracy)],
             baseline_loss: 2.0,
             ..Case::healthy()
         };
         let harm = case.harm();
-        assert_eq!((harm.poor, harm.hopeless), (poor, hopeless), "loss {loss}, accuracy {accuracy}");
-        assert_close(harm.loss_ratio, loss / 2.0);
-        assert_eq!(harm.accuracy, Some(accuracy));
+        assert_eq!(
+            (harm.poor, harm.hopeless),
+            (poor, hopeless),
+            "loss {loss}, accuracy {accuracy:?}"
+        );
+        if loss.is_finite() {
+            assert_close(harm.loss_ratio, loss / 2.0);
+        }
+        assert_eq!(harm.accuracy, accuracy);
         assert_close(harm.chance, 0.1);
     }
+}
+
+#[test]
+fn harm_judges_by_the_worse_of_train_and_test_accuracy() {
+    let with = |train, test| {
+        let mut last = point(0.1, train);
+        last.test_accuracy = test;
+        let case = Case {
+            history: vec![point(2.0, Some(0.1)), last],
+            ..Case::healthy()
+        };
+        let harm = case.harm();
+        (harm.accuracy, harm.poor, harm.hopeless)
+    };
+    // Memorized the train split, near chance on the test split.
+    assert_eq!(with(Some(0.99), Some(0.15)), (Some(0.15), true, true));
+    assert_eq!(with(Some(0.99), Some(0.54)), (Some(0.54), true, false));
+    assert_eq!(with(Some(0.99), Some(0.97)), (Some(0.97), false, false));
+    assert_eq!(with(None, Some(0.3)), (Some(0.3), true, false));
+    assert_eq!(with(Some(0.3), None), (Some(0.3), true, false));
 }
 
 #[test]
@@ -497,11 +574,24 @@ fn healthy_probe_without_initial_probe_or_history_gives_no_findings() {
 
 #[test]
 fn healthy_sigmoid_tanh_and_regression_models_give_no_findings() {
-    for activation in [Activation::Sigmoid, Activation::Tanh, Activation::LeakyRelu, Activation::Selu] {
+    for activation in [
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::LeakyRelu,
+        Activation::Selu,
+    ] {
         let findings = Case::healthy_with(activation).run();
-        assert!(findings.is_empty(), "{activation}: {:#?}", summary(&findings));
+        assert!(
+            findings.is_empty(),
+            "{activation}: {:#?}",
+            summary(&findings)
+        );
     }
-    for head in [OutputActivation::None, OutputActivation::Relu, OutputActivation::Softplus] {
+    for head in [
+        OutputActivation::None,
+        OutputActivation::Relu,
+        OutputActivation::Softplus,
+    ] {
         let findings = Case::regression(head).run();
         assert!(findings.is_empty(), "{head}: {:#?}", summary(&findings));
     }
@@ -536,12 +626,18 @@ fn is_healthy_ignores_advice_only() {
     let mut case = Case::healthy();
     kill(case.site("hidden.1"), 0..2);
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("dead-units", Severity::Advice, Some("hidden.1"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("dead-units", Severity::Advice, Some("hidden.1"))]
+    );
     assert!(is_healthy(&findings));
     assert!(is_healthy(&[]));
     kill(case.site("hidden.1"), 0..10);
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("dead-units", Severity::Warning, Some("hidden.1"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("dead-units", Severity::Warning, Some("hidden.1"))]
+    );
     assert!(!is_healthy(&findings));
 }
 
@@ -573,16 +669,26 @@ fn ten_percent_dead_is_advice_with_the_numbers() {
     let mut case = Case::healthy();
     kill(case.site("hidden.1"), 0..2);
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("dead-units", Severity::Advice, Some("hidden.1"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("dead-units", Severity::Advice, Some("hidden.1"))]
+    );
     let f = &findings[0];
     assert_eq!(f.evidence["dead"], 2);
     assert_eq!(f.evidence["units"], 20);
     assert_close(num(f, "dead_fraction"), 0.1);
     assert_close(num(f, "dead_fraction_at_init"), 0.0);
     assert_eq!(f.evidence["samples"], SAMPLES);
-    assert_close(num(f, "train_loss_over_baseline"), 2.0 * 0.7f64.powi(9) / 10f64.ln());
+    assert_close(
+        num(f, "train_loss_over_baseline"),
+        2.0 * 0.7f64.powi(9) / 10f64.ln(),
+    );
     assert_close(num(f, "train_accuracy"), 0.98);
-    assert!(f.message.starts_with("hidden.1: 2 of 20 units (10%)"), "{}", f.message);
+    assert!(
+        f.message.starts_with("hidden.1: 2 of 20 units (10%)"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
@@ -593,7 +699,10 @@ fn just_under_half_dead_is_still_advice_even_when_poor() {
     };
     kill(case.site("hidden.0"), 0..9);
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("dead-units", Severity::Advice, Some("hidden.0"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("dead-units", Severity::Advice, Some("hidden.0"))]
+    );
     assert_close(num(&findings[0], "dead_fraction"), 0.45);
 }
 
@@ -602,21 +711,28 @@ fn half_dead_layer_in_a_fine_model_is_a_warning() {
     let mut case = Case::healthy();
     kill(case.site("hidden.0"), 0..10);
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("dead-units", Severity::Warning, Some("hidden.0"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("dead-units", Severity::Warning, Some("hidden.0"))]
+    );
     assert_close(num(&findings[0], "dead_fraction"), 0.5);
     assert_eq!(findings[0].evidence["dead"], 10);
 }
 
 #[test]
 fn half_dead_layer_in_a_poor_model_is_an_error() {
-    let poor_by_loss = vec![point(2.0, Some(0.9)), point(1.2, Some(0.9))]; // 52% of ln 10
-    let poor_by_accuracy = vec![point(2.0, Some(0.3)), point(0.5, Some(0.54))]; // < 55%
-    let fine = vec![point(2.0, Some(0.3)), point(1.1, Some(0.56))]; // 48% of ln 10, > 55%
+    // Without an accuracy the loss decides: 52% of ln 10 is poor, 48% is not.
+    let poor_by_loss = vec![point(2.0, None), point(1.2, None)];
+    let fine_by_loss = vec![point(2.0, None), point(1.1, None)];
+    // With one, the accuracy decides, whatever the loss: below 55% is poor.
+    let poor_by_accuracy = vec![point(2.0, Some(0.3)), point(0.5, Some(0.54))];
+    let fine_by_accuracy = vec![point(2.0, Some(0.3)), point(1.9, Some(0.56))];
     for (history, severity) in [
         (poor_history(), Severity::Error),
         (poor_by_loss, Severity::Error),
+        (fine_by_loss, Severity::Warning),
         (poor_by_accuracy, Severity::Error),
-        (fine, Severity::Warning),
+        (fine_by_accuracy, Severity::Warning),
     ] {
         let mut case = Case {
             history: history.clone(),
@@ -625,10 +741,17 @@ fn half_dead_layer_in_a_poor_model_is_an_error() {
         kill(case.site("hidden.1"), 0..10);
         let findings = case.run();
         let f = only(&findings, "dead-units");
-        assert_eq!((f.severity, f.layer.as_deref()), (severity, Some("hidden.1")), "{history:?}");
+        assert_eq!(
+            (f.severity, f.layer.as_deref()),
+            (severity, Some("hidden.1")),
+            "{history:?}"
+        );
         let last = history.last().unwrap();
-        assert_close(num(f, "train_loss_over_baseline"), last.train_loss / 10f64.ln());
-        assert_close(num(f, "train_accuracy"), last.train_accuracy.unwrap());
+        assert_close(
+            num(f, "train_loss_over_baseline"),
+            last.train_loss / 10f64.ln(),
+        );
+        assert_eq!(f.evidence["train_accuracy"].as_f64(), last.train_accuracy);
     }
 }
 
@@ -665,7 +788,12 @@ fn every_layer_gets_its_own_dead_units_finding() {
 
 #[test]
 fn squashing_and_softplus_sites_are_never_dead() {
-    for activation in [Activation::Sigmoid, Activation::Tanh, Activation::Softplus, Activation::Identity] {
+    for activation in [
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Softplus,
+        Activation::Identity,
+    ] {
         let mut case = Case {
             history: poor_history(),
             ..Case::healthy_with(activation)
@@ -675,7 +803,11 @@ fn squashing_and_softplus_sites_are_never_dead() {
             site.inactive_fraction = vec![1.0; UNITS];
         }
         let findings = case.run();
-        assert!(!has(&findings, "dead-units"), "{activation}: {:#?}", summary(&findings));
+        assert!(
+            !has(&findings, "dead-units"),
+            "{activation}: {:#?}",
+            summary(&findings)
+        );
     }
 }
 
@@ -717,7 +849,12 @@ fn dead_remedies_reset_negative_biases_first_then_lower_a_high_learning_rate() {
     assert_eq!(f.severity, Severity::Error);
     assert_eq!(
         remedies(f),
-        ["model.bias_init=0.0", "train.learning_rate=0.005", LEAKY, BATCH_NORM]
+        [
+            "model.bias_init=0.0",
+            "train.learning_rate=0.005",
+            LEAKY,
+            BATCH_NORM
+        ]
     );
 }
 
@@ -762,7 +899,10 @@ fn units_born_dead_put_the_learning_rate_after_the_activation() {
     assert_eq!(f.severity, Severity::Warning);
     assert_close(num(f, "dead_fraction_at_init"), 0.5);
     assert!(f.message.ends_with("(born with 50%)"), "{}", f.message);
-    assert_eq!(remedies(f), [LEAKY, "train.learning_rate=0.005", BATCH_NORM]);
+    assert_eq!(
+        remedies(f),
+        [LEAKY, "train.learning_rate=0.005", BATCH_NORM]
+    );
     // With negative biases, the biases are the cause: no learning-rate remedy at all.
     case.spec = spec(|s| {
         s.train.learning_rate = 0.05;
@@ -824,7 +964,10 @@ fn a_quarter_of_a_layer_dormant_is_advice() {
     // 15 units at 0.4 and 5 at 0.0074: layer mean 0.30185, score 0.0245 <= 0.025.
     quieten(case.site("hidden.0"), 0..5, 0.0074);
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("dormant-units", Severity::Advice, Some("hidden.0"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("dormant-units", Severity::Advice, Some("hidden.0"))]
+    );
     let f = &findings[0];
     assert_eq!(f.evidence["dormant"], 5);
     assert_eq!(f.evidence["dormant_not_dead"], 5);
@@ -853,7 +996,10 @@ fn dead_units_do_not_count_as_dormant() {
     let mut case = Case::healthy();
     kill(case.site("hidden.1"), 0..10);
     quieten(case.site("hidden.1"), 10..14, 0.001);
-    assert_eq!(summary(&case.run()), vec![("dead-units", Severity::Warning, Some("hidden.1"))]);
+    assert_eq!(
+        summary(&case.run()),
+        vec![("dead-units", Severity::Warning, Some("hidden.1"))]
+    );
     quieten(case.site("hidden.1"), 14..15, 0.001);
     let findings = case.run();
     let f = only(&findings, "dormant-units");
@@ -869,7 +1015,10 @@ fn dormant_units_stay_advice_in_a_poor_model_and_sigmoid_gets_no_leaky_relu() {
     };
     quieten(case.site("hidden.1"), 0..10, 0.002);
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("dormant-units", Severity::Advice, Some("hidden.1"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("dormant-units", Severity::Advice, Some("hidden.1"))]
+    );
     assert_eq!(remedies(&findings[0]), [BATCH_NORM]);
 }
 
@@ -893,7 +1042,11 @@ fn saturated_units_thresholds_on_a_sigmoid_layer() {
         saturate(case.site("hidden.1"), 0..saturated, 0.95);
         let findings = case.run();
         match expected {
-            None => assert!(findings.is_empty(), "{saturated}: {:#?}", summary(&findings)),
+            None => assert!(
+                findings.is_empty(),
+                "{saturated}: {:#?}",
+                summary(&findings)
+            ),
             Some(severity) => {
                 assert_eq!(
                     summary(&findings),
@@ -904,7 +1057,10 @@ fn saturated_units_thresholds_on_a_sigmoid_layer() {
                 assert_eq!(f.evidence["saturated"], saturated);
                 assert_eq!(f.evidence["units"], 20);
                 assert_close(num(f, "saturated_fraction"), saturated as f64 / 20.0);
-                assert_close(num(f, "mean_saturated_input_fraction"), 0.95 * saturated as f64 / 20.0);
+                assert_close(
+                    num(f, "mean_saturated_input_fraction"),
+                    0.95 * saturated as f64 / 20.0,
+                );
             }
         }
     }
@@ -914,7 +1070,10 @@ fn saturated_units_thresholds_on_a_sigmoid_layer() {
 fn a_unit_is_saturated_from_ninety_percent_of_its_inputs() {
     let mut case = Case::healthy_with(Activation::Tanh);
     saturate(case.site("hidden.0"), 0..10, 0.9);
-    assert_eq!(summary(&case.run()), vec![("saturated-units", Severity::Warning, Some("hidden.0"))]);
+    assert_eq!(
+        summary(&case.run()),
+        vec![("saturated-units", Severity::Warning, Some("hidden.0"))]
+    );
     saturate(case.site("hidden.0"), 0..10, 0.89);
     assert!(case.run().is_empty(), "{:#?}", summary(&case.run()));
 }
@@ -950,7 +1109,12 @@ fn saturated_remedies_init_first_then_relu_then_batch_norm_then_learning_rate() 
     assert_eq!(f.severity, Severity::Error);
     assert_eq!(
         remedies(f),
-        ["model.init=xavier_uniform", TO_RELU, BATCH_NORM, "train.learning_rate=0.005"]
+        [
+            "model.init=xavier_uniform",
+            TO_RELU,
+            BATCH_NORM,
+            "train.learning_rate=0.005"
+        ]
     );
     // Already on Xavier with batch norm and a modest learning rate: only the switch to ReLU.
     case.spec = spec(|s| {
@@ -970,7 +1134,10 @@ fn vanishing_gradients_below_1e_minus_3() {
     let mut case = Case::healthy();
     set_gradient_ratio(&mut case.probe, 9e-4);
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("vanishing-gradients", Severity::Warning, Some("hidden.0"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("vanishing-gradients", Severity::Warning, Some("hidden.0"))]
+    );
     let f = &findings[0];
     assert_close(num(f, "ratio"), 9e-4);
     assert_eq!(f.evidence["first_layer"], "hidden.0");
@@ -978,11 +1145,17 @@ fn vanishing_gradients_below_1e_minus_3() {
     assert_close(num(f, "first_grad_rms"), 9e-4 * 0.004);
     assert_close(num(f, "last_grad_rms"), 0.004);
     assert_close(num(f, "first_layer_zero_grad_fraction"), 0.0);
-    assert_eq!(f.evidence["per_layer_grad_norm"].as_object().unwrap().len(), 3);
+    assert_eq!(
+        f.evidence["per_layer_grad_norm"].as_object().unwrap().len(),
+        3
+    );
     assert_eq!(remedies(f), [BATCH_NORM]);
 
     case.history = poor_history();
-    assert_eq!(only(&case.run(), "vanishing-gradients").severity, Severity::Error);
+    assert_eq!(
+        only(&case.run(), "vanishing-gradients").severity,
+        Severity::Error
+    );
 
     set_gradient_ratio(&mut case.probe, 1.1e-3);
     assert!(!has(&case.run(), "vanishing-gradients"));
@@ -996,7 +1169,11 @@ fn a_first_layer_starved_by_dead_units_is_not_vanishing() {
     assert!(has(&case.run(), "vanishing-gradients"));
     case.probe.layers[0].zero_grad_fraction = 0.5;
     let findings = case.run();
-    assert!(!has(&findings, "vanishing-gradients"), "{:#?}", summary(&findings));
+    assert!(
+        !has(&findings, "vanishing-gradients"),
+        "{:#?}",
+        summary(&findings)
+    );
     assert!(findings.is_empty(), "{:#?}", summary(&findings));
 }
 
@@ -1038,11 +1215,20 @@ fn exploding_gradients_above_1e3() {
     assert!(case.run().is_empty(), "{:#?}", summary(&case.run()));
     set_gradient_ratio(&mut case.probe, 1.1e3);
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("exploding-gradients", Severity::Warning, Some("hidden.0"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("exploding-gradients", Severity::Warning, Some("hidden.0"))]
+    );
     assert_close(num(&findings[0], "ratio"), 1.1e3);
-    assert_eq!(remedies(&findings[0]), ["train.learning_rate=0.0001", BATCH_NORM]);
+    assert_eq!(
+        remedies(&findings[0]),
+        ["train.learning_rate=0.0001", BATCH_NORM]
+    );
     case.history = poor_history();
-    assert_eq!(only(&case.run(), "exploding-gradients").severity, Severity::Error);
+    assert_eq!(
+        only(&case.run(), "exploding-gradients").severity,
+        Severity::Error
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1058,12 +1244,22 @@ fn constant_output_at_init_with_relu_sites_is_an_error() {
     let findings = case.run();
     // The network trained out of it (current probe and history healthy); born-dead still says
     // why the run started badly, and only once (no per-layer finding besides).
-    assert_eq!(summary(&findings), vec![("born-dead", Severity::Error, Some("hidden.1"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("born-dead", Severity::Error, Some("hidden.1"))]
+    );
     let f = &findings[0];
-    assert_eq!(f.evidence["output_std_at_init"], serde_json::json!(vec![0.0; CLASSES]));
+    assert_eq!(
+        f.evidence["output_std_at_init"],
+        serde_json::json!(vec![0.0; CLASSES])
+    );
     assert_eq!(f.evidence["dead_fraction_at_init"]["hidden.0"], 0.0);
     assert_eq!(f.evidence["dead_fraction_at_init"]["hidden.1"], 1.0);
-    assert!(f.message.ends_with("every unit of hidden.1 is dead"), "{}", f.message);
+    assert!(
+        f.message.ends_with("every unit of hidden.1 is dead"),
+        "{}",
+        f.message
+    );
     assert_eq!(remedies(f), [LEAKY]);
 }
 
@@ -1071,7 +1267,10 @@ fn constant_output_at_init_with_relu_sites_is_an_error() {
 fn constant_output_without_a_fully_dead_layer_names_no_layer() {
     let mut case = Case::healthy();
     case.initial.as_mut().unwrap().output.std = vec![0.0; CLASSES];
-    assert_eq!(summary(&case.run()), vec![("born-dead", Severity::Error, None)]);
+    assert_eq!(
+        summary(&case.run()),
+        vec![("born-dead", Severity::Error, None)]
+    );
     // A tiny spread above 1e-6 of the output's scale (0.1) is not constant.
     case.initial.as_mut().unwrap().output.std = vec![2e-7; CLASSES];
     assert!(case.run().is_empty(), "{:#?}", summary(&case.run()));
@@ -1091,7 +1290,10 @@ fn a_layer_half_dead_at_init_is_a_warning() {
     assert!(case.run().is_empty(), "{:#?}", summary(&case.run()));
     kill(case.initial_site("hidden.0"), 0..10);
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("born-dead", Severity::Warning, Some("hidden.0"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("born-dead", Severity::Warning, Some("hidden.0"))]
+    );
     let f = &findings[0];
     assert_close(num(f, "dead_fraction_at_init"), 0.5);
     assert_close(num(f, "dead_fraction_now"), 0.0);
@@ -1158,7 +1360,10 @@ fn born_dead_remedies_for_a_deep_narrow_net_with_negative_biases() {
     case.initial.as_mut().unwrap().output.std = vec![0.0; CLASSES];
     let findings = case.run();
     let f = only(&findings, "born-dead");
-    assert_eq!((f.severity, f.layer.as_deref()), (Severity::Error, Some("hidden.4")));
+    assert_eq!(
+        (f.severity, f.layer.as_deref()),
+        (Severity::Error, Some("hidden.4"))
+    );
     assert_eq!(
         remedies(f),
         [
@@ -1179,7 +1384,9 @@ fn born_dead_remedies_for_a_deep_narrow_net_with_negative_biases() {
 
 /// 100 targets, `negative` of them at -0.5 and the rest at 0.5.
 fn targets(negative: usize) -> Vec<f32> {
-    (0..100).map(|i| if i < negative { -0.5 } else { 0.5 }).collect()
+    (0..100)
+        .map(|i| if i < negative { -0.5 } else { 0.5 })
+        .collect()
 }
 
 #[test]
@@ -1189,7 +1396,10 @@ fn relu_head_with_ten_percent_negative_targets_is_an_error() {
         ..Case::regression(OutputActivation::Relu)
     };
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("output-range-mismatch", Severity::Error, Some("output"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("output-range-mismatch", Severity::Error, Some("output"))]
+    );
     let f = &findings[0];
     assert_close(num(f, "unreachable_fraction"), 0.1);
     assert_eq!(f.evidence["unreachable"], 10);
@@ -1254,7 +1464,10 @@ fn tanh_head_reaches_only_the_open_interval() {
         *y = if *y < 0.0 { -1.0 } else { 1.0 };
     }
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("output-range-mismatch", Severity::Error, Some("output"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("output-range-mismatch", Severity::Error, Some("output"))]
+    );
     assert_close(num(&findings[0], "target_min"), -1.0);
 }
 
@@ -1318,12 +1531,19 @@ fn init_scale_mismatch_is_a_warning_when_poor_and_names_the_worst_layer() {
     layer_mut(initial, "hidden.0").weight_std *= 4.0;
     layer_mut(initial, "output").weight_std /= 5.0;
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("init-scale-mismatch", Severity::Warning, Some("output"))]);
+    assert_eq!(
+        summary(&findings),
+        vec![("init-scale-mismatch", Severity::Warning, Some("output"))]
+    );
     let off = findings[0].evidence["layers"].as_array().unwrap().clone();
     assert_eq!(off.len(), 2);
     assert_eq!(off[0]["layer"], "hidden.0");
     assert_eq!(off[1]["layer"], "output");
-    assert!(findings[0].message.starts_with("2 of 3 layers"), "{}", findings[0].message);
+    assert!(
+        findings[0].message.starts_with("2 of 3 layers"),
+        "{}",
+        findings[0].message
+    );
 }
 
 #[test]
@@ -1351,7 +1571,11 @@ fn init_scale_remedy_follows_the_activation() {
     ] {
         let mut case = Case::healthy_with(activation);
         layer_mut(case.initial.as_mut().unwrap(), "hidden.0").weight_std *= 10.0;
-        assert_eq!(remedies(only(&case.run(), "init-scale-mismatch")), [init], "{activation}");
+        assert_eq!(
+            remedies(only(&case.run(), "init-scale-mismatch")),
+            [init],
+            "{activation}"
+        );
     }
 }
 
@@ -1366,7 +1590,10 @@ fn a_plateau_while_poor_is_a_warning() {
         ..Case::healthy()
     };
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("stalled-training", Severity::Warning, None)]);
+    assert_eq!(
+        summary(&findings),
+        vec![("stalled-training", Severity::Warning, None)]
+    );
     let f = &findings[0];
     assert_eq!(f.evidence["epochs"], 9);
     assert_eq!(f.evidence["window"], 5);
@@ -1382,9 +1609,12 @@ fn a_plateau_while_poor_is_a_warning() {
 #[test]
 fn stall_threshold_is_one_percent_over_the_last_five_epochs() {
     for (improvement, stalled) in [(0.009, true), (0.011, false)] {
-        let mut history: Vec<EpochPoint> =
-            [3.0, 2.5, 2.0, 1.5].iter().map(|&l| point(l, Some(0.4))).collect();
-        history.extend((1..=5).map(|i| point(1.5 * (1.0 - improvement * i as f64 / 5.0), Some(0.4))));
+        let mut history: Vec<EpochPoint> = [3.0, 2.5, 2.0, 1.5]
+            .iter()
+            .map(|&l| point(l, Some(0.4)))
+            .collect();
+        history
+            .extend((1..=5).map(|i| point(1.5 * (1.0 - improvement * i as f64 / 5.0), Some(0.4))));
         let case = Case {
             history,
             ..Case::healthy()
@@ -1395,7 +1625,11 @@ fn stall_threshold_is_one_percent_over_the_last_five_epochs() {
             assert_eq!(f.severity, Severity::Warning);
             assert_close(num(f, "relative_improvement"), improvement);
         } else {
-            assert!(findings.is_empty(), "{improvement}: {:#?}", summary(&findings));
+            assert!(
+                findings.is_empty(),
+                "{improvement}: {:#?}",
+                summary(&findings)
+            );
         }
     }
 }
@@ -1407,21 +1641,48 @@ fn a_hopeless_model_is_an_error_plateau_or_not() {
         history: plateau_history(2.0, Some(0.15)),
         ..Case::healthy()
     };
-    assert_eq!(summary(&case.run()), vec![("stalled-training", Severity::Error, None)]);
+    assert_eq!(
+        summary(&case.run()),
+        vec![("stalled-training", Severity::Error, None)]
+    );
     // Within 10 points of chance, still falling.
     let case = Case {
-        history: (0..10).map(|i| point(2.3 - 0.05 * i as f64, Some(0.15))).collect(),
+        history: (0..10)
+            .map(|i| point(2.3 - 0.05 * i as f64, Some(0.15)))
+            .collect(),
         ..Case::healthy()
     };
-    assert_eq!(summary(&case.run()), vec![("stalled-training", Severity::Error, None)]);
+    assert_eq!(
+        summary(&case.run()),
+        vec![("stalled-training", Severity::Error, None)]
+    );
     // Regression: above 90% of the constant predictor's loss.
     let case = Case {
         history: plateau_history(0.95, None),
         ..Case::regression(OutputActivation::None)
     };
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("stalled-training", Severity::Error, None)]);
+    assert_eq!(
+        summary(&findings),
+        vec![("stalled-training", Severity::Error, None)]
+    );
     assert!(findings[0].evidence["train_accuracy"].is_null());
+}
+
+/// The check's documentation: "error when it ended within 10% of chance accuracy or of the
+/// constant predictor's loss" (and "or ended near a constant predictor's loss" as a stall).
+#[test]
+fn a_classifier_stuck_near_the_constant_predictors_loss_is_an_error() {
+    // Flat at 95% of ln 10 with 45% train accuracy: poor, not within 10 points of chance, but
+    // within 10% of the constant predictor's loss.
+    let case = Case {
+        history: plateau_history(0.95 * 10f64.ln(), Some(0.45)),
+        ..Case::healthy()
+    };
+    assert_eq!(
+        summary(&case.run()),
+        vec![("stalled-training", Severity::Error, None)]
+    );
 }
 
 #[test]
@@ -1449,7 +1710,11 @@ fn stall_remedies_follow_the_optimizer() {
     for (optimizer, lr, expected) in [
         (Optimizer::Adam, 0.05, vec!["train.learning_rate=0.005"]),
         (Optimizer::Sgd, 0.2, vec!["train.learning_rate=0.02"]),
-        (Optimizer::Sgd, 0.01, vec!["train.learning_rate=0.001, train.optimizer=adam"]),
+        (
+            Optimizer::Sgd,
+            0.01,
+            vec!["train.learning_rate=0.001, train.optimizer=adam"],
+        ),
         (Optimizer::Adam, 0.001, vec![]),
     ] {
         let case = Case {
@@ -1460,7 +1725,11 @@ fn stall_remedies_follow_the_optimizer() {
             history: plateau_history(1.5, Some(0.45)),
             ..Case::healthy()
         };
-        assert_eq!(remedies(only(&case.run(), "stalled-training")), expected, "{optimizer} {lr}");
+        assert_eq!(
+            remedies(only(&case.run(), "stalled-training")),
+            expected,
+            "{optimizer} {lr}"
+        );
     }
 }
 
@@ -1471,11 +1740,19 @@ fn stall_remedies_follow_the_optimizer() {
 #[test]
 fn nan_in_the_history_is_an_error_and_nothing_else() {
     let case = Case {
-        history: vec![point(2.0, Some(0.3)), point(1.5, Some(0.4)), point(f64::NAN, None), point(f64::NAN, None)],
+        history: vec![
+            point(2.0, Some(0.3)),
+            point(1.5, Some(0.4)),
+            point(f64::NAN, None),
+            point(f64::NAN, None),
+        ],
         ..Case::healthy()
     };
     let findings = case.run();
-    assert_eq!(summary(&findings), vec![("non-finite", Severity::Error, None)]);
+    assert_eq!(
+        summary(&findings),
+        vec![("non-finite", Severity::Error, None)]
+    );
     let f = &findings[0];
     assert_eq!(f.evidence["first_non_finite_epoch"], 3);
     assert_close(num(f, "probe_loss"), 0.08);
@@ -1500,7 +1777,11 @@ fn non_finite_probe_statistics_are_an_error() {
         let mut case = Case::healthy();
         break_probe(&mut case.probe);
         let findings = case.run();
-        assert_eq!(summary(&findings), vec![("non-finite", Severity::Error, None)], "{what}");
+        assert_eq!(
+            summary(&findings),
+            vec![("non-finite", Severity::Error, None)],
+            "{what}"
+        );
         assert!(findings[0].evidence["first_non_finite_epoch"].is_null());
         if what == "loss" {
             assert!(findings[0].evidence["probe_loss"].is_null());
@@ -1556,34 +1837,38 @@ fn or_zero(range: Range<f64>) -> impl Strategy<Value = f64> {
 }
 
 fn arb_site(name: String) -> impl Strategy<Value = SiteStats> {
-    (1usize..=8, prop::sample::select(ACTIVATIONS.to_vec())).prop_flat_map(move |(units, activation)| {
-        let name = name.clone();
-        let fractions = || prop::collection::vec(0.0..=1.0f64, units);
-        (
-            fractions(),
-            prop::collection::vec(prop_oneof![0.0..=1.0f64, Just(1.0), Just(0.9)], units),
-            prop::collection::vec(or_zero(-2.0..2.0), units),
-            prop::collection::vec(or_zero(0.0..2.0), units),
-            prop::collection::vec(or_zero(0.0..2.0), units),
-            prop::collection::vec(-2.0..2.0f64, units),
-        )
-            .prop_map(move |(inactive, saturated, pre_max, mean_abs, std, mean)| SiteStats {
-                name: name.clone(),
-                activation,
-                units,
-                observations: SAMPLES,
-                inactive_fraction: inactive,
-                saturated_fraction: saturated,
-                min: mean.iter().map(|m| m - 1.0).collect(),
-                max: mean.iter().map(|m| m + 1.0).collect(),
-                mean,
-                std,
-                mean_abs,
-                pre_max,
-                pre_histogram: histogram(),
-                post_histogram: histogram(),
-            })
-    })
+    (1usize..=8, prop::sample::select(ACTIVATIONS.to_vec())).prop_flat_map(
+        move |(units, activation)| {
+            let name = name.clone();
+            let fractions = || prop::collection::vec(0.0..=1.0f64, units);
+            (
+                fractions(),
+                prop::collection::vec(prop_oneof![0.0..=1.0f64, Just(1.0), Just(0.9)], units),
+                prop::collection::vec(or_zero(-2.0..2.0), units),
+                prop::collection::vec(or_zero(0.0..2.0), units),
+                prop::collection::vec(or_zero(0.0..2.0), units),
+                prop::collection::vec(-2.0..2.0f64, units),
+            )
+                .prop_map(
+                    move |(inactive, saturated, pre_max, mean_abs, std, mean)| SiteStats {
+                        name: name.clone(),
+                        activation,
+                        units,
+                        observations: SAMPLES,
+                        inactive_fraction: inactive,
+                        saturated_fraction: saturated,
+                        min: mean.iter().map(|m| m - 1.0).collect(),
+                        max: mean.iter().map(|m| m + 1.0).collect(),
+                        mean,
+                        std,
+                        mean_abs,
+                        pre_max,
+                        pre_histogram: histogram(),
+                        post_histogram: histogram(),
+                    },
+                )
+        },
+    )
 }
 
 /// weight std, expected std, gradient RMS, zero-gradient fraction.
@@ -1599,7 +1884,9 @@ fn arb_layer_numbers() -> impl Strategy<Value = (f64, f64, f64, f64)> {
 fn arb_probe() -> impl Strategy<Value = Probe> {
     (0usize..=4)
         .prop_flat_map(|depth| {
-            let sites: Vec<_> = (0..depth).map(|i| arb_site(format!("hidden.{i}"))).collect();
+            let sites: Vec<_> = (0..depth)
+                .map(|i| arb_site(format!("hidden.{i}")))
+                .collect();
             (
                 sites,
                 prop::collection::vec(arb_layer_numbers(), depth + 1),
@@ -1698,12 +1985,18 @@ proptest! {
         preset_index in 0usize..9,
         probe in arb_probe(),
         initial in prop::option::of(arb_probe()),
-        history in prop::collection::vec((0.0..5.0f64, prop::option::of(0.0..=1.0f64)), 0..12),
+        history in prop::collection::vec(
+            (0.0..5.0f64, prop::option::of(0.0..=1.0f64), prop::option::of(0.0..=1.0f64)),
+            0..12,
+        ),
         baseline_loss in 0.01..5.0f64,
         targets in prop::collection::vec(-2.0f32..2.0, 0..40),
     ) {
         let (spec, task, n_classes) = preset(preset_index);
-        let history: Vec<EpochPoint> = history.into_iter().map(|(l, a)| point(l, a)).collect();
+        let history: Vec<EpochPoint> = history
+            .into_iter()
+            .map(|(loss, train, test)| EpochPoint { test_accuracy: test, ..point(loss, train) })
+            .collect();
         let e = Evidence {
             spec: &spec,
             task,
