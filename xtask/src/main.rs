@@ -27,8 +27,8 @@ Tasks:
                    test     cargo nextest run --workspace
                    doctest  cargo test --workspace --doc
   bench [-- ARGS]
-                 run the criterion benchmarks (cargo bench -p nd-train), print their
-                 medians and where criterion keeps the results; ARGS go to criterion,
+                 run the criterion benchmarks (cargo bench -p nd-train --bench '*'),
+                 print their medians and where criterion keeps the results; ARGS go to criterion,
                  e.g. `cargo xtask bench -- probe/` to run only the probe benchmarks
   help           print this help (also -h, --help)
 

@@ -36,6 +36,22 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
+    // Ctrl-C or a kill: remove what was being written, so no half-written run is left that
+    // looks complete, and say so. Finished runs are never touched.
+    let _ = ctrlc::set_handler(|| {
+        let removed = nd_train::remove_partial_runs();
+        if removed.is_empty() {
+            eprintln!("interrupted: nothing was being written");
+        } else {
+            let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+            eprintln!(
+                "interrupted: removed the unfinished {} (existing runs are untouched; run the command again to redo it)",
+                names.join(", ")
+            );
+        }
+        std::process::exit(130);
+    });
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(cli) {
@@ -67,6 +83,16 @@ fn one_line(err: &anyhow::Error) -> String {
         }
     }
     line.replace('\n', " ")
+}
+
+/// Rust ignores SIGPIPE, so `neuron-doctor ... | head` would panic on the closed pipe; take the
+/// default action instead (end quietly), as command-line tools do.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 fn init_logging(verbose: u8) {

@@ -22,6 +22,14 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// Checks the flags' own values, naming the flag.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.epochs == Some(0) {
+            anyhow::bail!("--epochs 0: train for at least 1 epoch");
+        }
+        Ok(())
+    }
+
     /// Applies the overrides to a parsed spec.
     pub fn apply(&self, mut spec: Spec) -> Spec {
         if let Some(epochs) = self.epochs {
@@ -40,19 +48,32 @@ impl Overrides {
 /// Reads a spec file, applies overrides, validates, and makes a csv path absolute so the
 /// resolved spec works from anywhere (the run directory keeps a copy).
 pub fn load_spec(path: &Path, overrides: &Overrides) -> anyhow::Result<CheckedSpec> {
+    overrides.check()?;
     let spec = overrides.apply(Spec::from_file(path)?);
     let mut spec = spec.check().map_err(|e| e.in_file(path))?.into_inner();
     if let Some(csv) = spec.data.path.clone() {
         let base = path.parent().unwrap_or(Path::new("."));
-        let full = if csv.is_absolute() { csv } else { base.join(csv) };
+        let full = if csv.is_absolute() {
+            csv
+        } else {
+            base.join(csv)
+        };
         spec.data.path = Some(std::fs::canonicalize(&full).unwrap_or(full));
     }
     Ok(spec.check()?)
 }
 
-/// Loads the dataset a checked spec names.
-pub fn load_data(spec: &CheckedSpec) -> anyhow::Result<Dataset> {
+/// Loads the dataset a checked spec names, and checks that the model kind fits it; `origin`
+/// (the spec file, or a label) names the source in errors.
+pub fn load_data(spec: &CheckedSpec, origin: &str) -> anyhow::Result<Dataset> {
     let data = nd_data::load(&spec.data, Path::new("."))?;
+    if spec.model.kind == nd_spec::ModelKind::Cnn && data.image.is_none() {
+        anyhow::bail!(
+            "{origin}: `model.kind` = \"cnn\" needs image data (digits, mnist, fashion-mnist), but {} has flat rows of {} features; use kind = \"mlp\"",
+            data.name,
+            data.n_features
+        );
+    }
     Ok(data)
 }
 
@@ -62,14 +83,21 @@ pub fn run_dir(out: Option<PathBuf>, spec: &CheckedSpec) -> PathBuf {
 }
 
 /// The spec's `[doctor]` thresholds with `KEY=VALUE` overrides from the command line.
-pub fn thresholds(spec: &CheckedSpec, overrides: &[String]) -> anyhow::Result<nd_spec::DoctorThresholds> {
+pub fn thresholds(
+    spec: &CheckedSpec,
+    overrides: &[String],
+) -> anyhow::Result<nd_spec::DoctorThresholds> {
     let mut spec: Spec = spec.spec().clone();
     for item in overrides {
         let (key, value) = item
             .split_once('=')
             .ok_or_else(|| anyhow::anyhow!("--threshold {item:?}: expected KEY=VALUE"))?;
         let key = key.trim();
-        let full = if key.starts_with("doctor.") { key.to_string() } else { format!("doctor.{key}") };
+        let full = if key.starts_with("doctor.") {
+            key.to_string()
+        } else {
+            format!("doctor.{key}")
+        };
         spec = spec
             .apply_change(&full, value.trim())
             .with_context(|| format!("--threshold {item}"))?;

@@ -4,7 +4,11 @@ use burn::tensor::{activation as act, Tensor};
 use nd_spec::{Activation, OutputActivation};
 
 /// Applies a hidden activation.
-pub fn apply_activation<const D: usize>(x: Tensor<D>, activation: Activation, leaky_slope: f64) -> Tensor<D> {
+pub fn apply_activation<const D: usize>(
+    x: Tensor<D>,
+    activation: Activation,
+    leaky_slope: f64,
+) -> Tensor<D> {
     match activation {
         Activation::Relu => act::relu(x),
         Activation::LeakyRelu => act::leaky_relu(x, leaky_slope),
@@ -20,7 +24,10 @@ pub fn apply_activation<const D: usize>(x: Tensor<D>, activation: Activation, le
 }
 
 /// Applies the output activation (a no-op for `none`).
-pub fn apply_output_activation<const D: usize>(x: Tensor<D>, activation: OutputActivation) -> Tensor<D> {
+pub fn apply_output_activation<const D: usize>(
+    x: Tensor<D>,
+    activation: OutputActivation,
+) -> Tensor<D> {
     match activation {
         OutputActivation::None => x,
         OutputActivation::Relu => act::relu(x),

@@ -9,13 +9,28 @@ use nd_spec::{Activation, Init, ModelSpec};
 /// He normal), so it ignores `gain`.
 pub fn initializer(model: &ModelSpec, gain: f64) -> Initializer {
     match model.init {
-        Init::KaimingUniform => Initializer::KaimingUniform { gain, fan_out_only: false },
-        Init::KaimingNormal => Initializer::KaimingNormal { gain, fan_out_only: false },
+        Init::KaimingUniform => Initializer::KaimingUniform {
+            gain,
+            fan_out_only: false,
+        },
+        Init::KaimingNormal => Initializer::KaimingNormal {
+            gain,
+            fan_out_only: false,
+        },
         Init::XavierUniform => Initializer::XavierUniform { gain },
         Init::XavierNormal => Initializer::XavierNormal { gain },
-        Init::LecunNormal => Initializer::KaimingNormal { gain: 1.0, fan_out_only: false },
-        Init::Normal => Initializer::Normal { mean: 0.0, std: model.init_std },
-        Init::Uniform => Initializer::Uniform { min: -model.init_range, max: model.init_range },
+        Init::LecunNormal => Initializer::KaimingNormal {
+            gain: 1.0,
+            fan_out_only: false,
+        },
+        Init::Normal => Initializer::Normal {
+            mean: 0.0,
+            std: model.init_std,
+        },
+        Init::Uniform => Initializer::Uniform {
+            min: -model.init_range,
+            max: model.init_range,
+        },
     }
 }
 
@@ -23,7 +38,12 @@ pub fn initializer(model: &ModelSpec, gain: f64) -> Initializer {
 /// He (gain / sqrt(fan_in)) for the relu family and softplus, Glorot
 /// (gain * sqrt(2 / (fan_in + fan_out))) for sigmoid, tanh and identity, LeCun
 /// (1 / sqrt(fan_in)) for selu.
-pub fn expected_std(activation: Activation, leaky_slope: f64, fan_in: usize, fan_out: usize) -> f64 {
+pub fn expected_std(
+    activation: Activation,
+    leaky_slope: f64,
+    fan_in: usize,
+    fan_out: usize,
+) -> f64 {
     let gain = activation.gain(leaky_slope);
     match activation {
         Activation::Selu => 1.0 / (fan_in as f64).sqrt(),

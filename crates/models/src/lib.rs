@@ -34,7 +34,9 @@ pub use init::{expected_std, initializer};
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
+};
 use burn::tensor::{Device, Gradients, Tensor};
 use nd_spec::{Activation, CheckedSpec, ModelKind, OutputActivation};
 
@@ -138,7 +140,11 @@ pub struct Network {
 
 impl Network {
     /// Builds a freshly initialized network on `device`.
-    pub fn new(spec: &CheckedSpec, shape: &ModelShape, device: &Device) -> Result<Network, ModelError> {
+    pub fn new(
+        spec: &CheckedSpec,
+        shape: &ModelShape,
+        device: &Device,
+    ) -> Result<Network, ModelError> {
         let m = &spec.model;
         let gain = m.activation.gain(m.leaky_slope);
         let hidden_init = initializer(m, gain);
@@ -149,7 +155,9 @@ impl Network {
             ModelKind::Mlp => (m.hidden.clone(), shape.inputs),
             ModelKind::Cnn => {
                 let [mut channels, mut height, mut width] =
-                    shape.image.ok_or(ModelError::CnnNeedsImages { inputs: shape.inputs })?;
+                    shape.image.ok_or(ModelError::CnnNeedsImages {
+                        inputs: shape.inputs,
+                    })?;
                 let k = m.kernel_size;
                 for (i, &out) in m.hidden.iter().enumerate() {
                     let conv = Conv2dConfig::new([channels, out], [k, k])
@@ -222,7 +230,11 @@ impl Network {
             activation: m.activation,
             leaky_slope: m.leaky_slope,
             output_activation: m.output_activation,
-            image: if m.kind == ModelKind::Cnn { shape.image } else { None },
+            image: if m.kind == ModelKind::Cnn {
+                shape.image
+            } else {
+                None
+            },
             layers,
         };
         // Parameters initialize lazily; draw them now, in a fixed order, so the seed alone
@@ -376,8 +388,15 @@ impl Network {
             (old, _) => old,
         };
         if index < convs {
-            let Conv2d { weight: old_weight, bias: old_bias, stride, kernel_size, dilation, groups, padding } =
-                self.convs.remove(index);
+            let Conv2d {
+                weight: old_weight,
+                bias: old_bias,
+                stride,
+                kernel_size,
+                dilation,
+                groups,
+                padding,
+            } = self.convs.remove(index);
             let dims = old_weight.dims();
             let conv = Conv2d {
                 weight: replace_param(old_weight, weight.transpose().reshape(dims)),
@@ -390,9 +409,15 @@ impl Network {
             };
             self.convs.insert(index, conv);
         } else if index - convs < self.dense.len() {
-            let Linear { weight: old_weight, bias: old_bias } = self.dense.remove(index - convs);
+            let Linear {
+                weight: old_weight,
+                bias: old_bias,
+            } = self.dense.remove(index - convs);
             assert_eq!(old_weight.dims(), weight.dims(), "weight shape");
-            let linear = Linear { weight: replace_param(old_weight, weight), bias: set_bias(old_bias) };
+            let linear = Linear {
+                weight: replace_param(old_weight, weight),
+                bias: set_bias(old_bias),
+            };
             self.dense.insert(index - convs, linear);
         } else {
             assert_eq!(index, self.layers.len() - 1, "layer index out of range");
@@ -430,9 +455,10 @@ impl Network {
             .iter()
             .map(|p| p.weight.dims().to_vec())
             .collect();
-        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.try_load_file(path)))
-            .map_err(|_| weights_error("weights file is corrupt".into()))?
-            .map_err(|e| weights_error(format!("weights do not fit this spec: {e}")))?;
+        let loaded =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.try_load_file(path)))
+                .map_err(|_| weights_error("weights file is corrupt".into()))?
+                .map_err(|e| weights_error(format!("weights do not fit this spec: {e}")))?;
         let shapes_after: Vec<Vec<usize>> = loaded
             .layer_params()
             .iter()
@@ -465,12 +491,16 @@ fn replace_param<const D: usize>(param: Param<Tensor<D>>, value: Tensor<D>) -> P
 }
 
 fn with_bias(mut conv: Conv2d, bias: f64, units: usize, device: &Device) -> Conv2d {
-    conv.bias = conv.bias.map(|b| replace_param(b, Tensor::full([units], bias, device)));
+    conv.bias = conv
+        .bias
+        .map(|b| replace_param(b, Tensor::full([units], bias, device)));
     conv
 }
 
 fn linear_with_bias(mut linear: Linear, bias: f64, units: usize, device: &Device) -> Linear {
-    linear.bias = linear.bias.map(|b| replace_param(b, Tensor::full([units], bias, device)));
+    linear.bias = linear
+        .bias
+        .map(|b| replace_param(b, Tensor::full([units], bias, device)));
     linear
 }
 

@@ -1,11 +1,14 @@
 //! Per-unit activation statistics, reduced on the device batch by batch.
 //!
 //! Each batch's `[observations, units]` pre- and post-activation matrices are reduced to a few
-//! `[1, units]` rows on the device and added to running sums there; only those small vectors and
-//! two histograms per site come back to the host, once, at the end. Memory is O(units) whatever
-//! the number of rows probed.
+//! `[1, units]` rows on the device and added to running sums there; only those small vectors come
+//! back to the host, once, at the end, plus a sample of the first chunk (at most
+//! [`HISTOGRAM_ROWS`] rows) for the histograms. Memory is O(units) whatever the number of rows
+//! probed.
 
-use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
+use burn::tensor::Tensor;
+
+use crate::batch::host_values;
 use nd_spec::Activation;
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +28,7 @@ pub struct Histogram {
     pub low: f64,
     /// Right edge of the last bin.
     pub high: f64,
-    /// Values per bin; values outside `[low, high]` are counted in the end bins.
+    /// Values per bin (non-finite values are left out).
     pub counts: Vec<u64>,
 }
 
@@ -56,9 +59,9 @@ pub struct SiteStats {
     pub max: Vec<f64>,
     /// Per unit maximum pre-activation.
     pub pre_max: Vec<f64>,
-    /// Histogram of pre-activation values.
+    /// Histogram of pre-activation values (first [`HISTOGRAM_ROWS`] rows).
     pub pre_histogram: Histogram,
-    /// Histogram of post-activation values.
+    /// Histogram of post-activation values (first [`HISTOGRAM_ROWS`] rows).
     pub post_histogram: Histogram,
 }
 
@@ -165,12 +168,25 @@ impl SiteAccumulator {
                 .bool_or(post.clone().greater_elem(1.0 - SIGMOID_SATURATION))
                 .float()
                 .sum_dim(0),
-            Activation::Tanh => post.clone().abs().greater_elem(TANH_SATURATION).float().sum_dim(0),
+            Activation::Tanh => post
+                .clone()
+                .abs()
+                .greater_elem(TANH_SATURATION)
+                .float()
+                .sum_dim(0),
             _ => inactive.clone().zeros_like(),
         };
         let sum = post.clone().sum_dim(0);
         let sum_sq = post.clone().powi_scalar(2).sum_dim(0);
-        let sum_abs = post.clone().abs().sum_dim(0);
+        // relu, sigmoid and softplus never go negative: |x| is x.
+        let sum_abs = if matches!(
+            self.activation,
+            Activation::Relu | Activation::Sigmoid | Activation::Softplus
+        ) {
+            sum.clone()
+        } else {
+            post.clone().abs().sum_dim(0)
+        };
         let batch = Tensor::cat(vec![inactive, saturated, sum, sum_sq, sum_abs], 0);
         self.sums = Some(match self.sums.take() {
             Some(acc) => acc + batch,
@@ -191,23 +207,29 @@ impl SiteAccumulator {
             Some(acc) => acc.max_pair(pre_max),
             None => pre_max,
         });
-        self.pre_hist
-            .get_or_insert_with(|| HistogramAccumulator::new(&pre))
-            .add(pre);
-        self.post_hist
-            .get_or_insert_with(|| HistogramAccumulator::new(&post))
-            .add(post);
+        // Last: the histograms take the traces by value.
+        if self.pre_hist.is_none() {
+            self.pre_hist = Some(HistogramAccumulator::new(pre));
+            self.post_hist = Some(HistogramAccumulator::new(post));
+        }
     }
 
     pub(crate) fn finish(self) -> SiteStats {
         let units = self.units;
         let n = self.observations.max(1) as f64;
         let host = |t: Option<Tensor<2>>| -> Vec<f64> {
-            t.map(|t| t.into_data().iter::<f32>().map(f64::from).collect())
+            t.map(|t| host_values(t).into_iter().map(f64::from).collect())
                 .unwrap_or_else(|| vec![0.0; units])
         };
         let sums = host(self.sums);
-        let (sums, row) = (if sums.len() == 5 * units { sums } else { vec![0.0; 5 * units] }, |r: usize| r * units..(r + 1) * units);
+        let (sums, row) = (
+            if sums.len() == 5 * units {
+                sums
+            } else {
+                vec![0.0; 5 * units]
+            },
+            |r: usize| r * units..(r + 1) * units,
+        );
         let inactive_fraction = sums[row(0)].iter().map(|v| v / n).collect();
         let saturated_fraction = sums[row(1)].iter().map(|v| v / n).collect();
         let mean: Vec<f64> = sums[row(2)].iter().map(|v| v / n).collect();
@@ -230,8 +252,14 @@ impl SiteAccumulator {
             min: host(self.min),
             max: host(self.max),
             pre_max: host(self.pre_max),
-            pre_histogram: self.pre_hist.map(HistogramAccumulator::finish).unwrap_or_else(Histogram::empty),
-            post_histogram: self.post_hist.map(HistogramAccumulator::finish).unwrap_or_else(Histogram::empty),
+            pre_histogram: self
+                .pre_hist
+                .map(HistogramAccumulator::finish)
+                .unwrap_or_else(Histogram::empty),
+            post_histogram: self
+                .post_hist
+                .map(HistogramAccumulator::finish)
+                .unwrap_or_else(Histogram::empty),
         }
     }
 }
@@ -251,20 +279,33 @@ impl Histogram {
     }
 }
 
-/// A fixed-range histogram counted on the device with one scatter-add per batch. The range is
-/// taken from the first batch (widened a little); later values outside it land in the end bins.
+/// Rows of the first chunk that the histograms are drawn from.
+pub const HISTOGRAM_ROWS: usize = 1024;
+
+/// A histogram of up to [`HISTOGRAM_ROWS`] rows of one chunk, binned on the host. Histograms are
+/// for looking at, so a sample is enough; counting every value on the device cost more than the
+/// forward pass itself.
 struct HistogramAccumulator {
-    low: f64,
-    high: f64,
-    counts: Vec<u64>,
-    device: Device,
+    histogram: Histogram,
 }
 
 impl HistogramAccumulator {
-    fn new(first: &Tensor<2>) -> Self {
-        let device = first.device();
-        let low = first.clone().min().into_scalar::<f32>() as f64;
-        let high = first.clone().max().into_scalar::<f32>() as f64;
+    /// Takes the tensor by value: the trace's own buffer comes back without a copy.
+    fn new(first: Tensor<2>) -> Self {
+        let [rows, cols] = first.dims();
+        let take = rows.min(HISTOGRAM_ROWS);
+        let sample = if take < rows {
+            first.slice([0..take, 0..cols])
+        } else {
+            first
+        };
+        let values: Vec<f64> = host_values(sample)
+            .into_iter()
+            .map(f64::from)
+            .filter(|v| v.is_finite())
+            .collect();
+        let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let (low, high) = if !(low.is_finite() && high.is_finite()) {
             (-1.0, 1.0)
         } else if high - low < 1e-6 {
@@ -273,37 +314,18 @@ impl HistogramAccumulator {
             let pad = (high - low) * 0.05;
             (low - pad, high + pad)
         };
-        Self {
-            low,
-            high,
-            counts: vec![0; HISTOGRAM_BINS],
-            device,
+        let width = (high - low) / HISTOGRAM_BINS as f64;
+        let mut counts = vec![0u64; HISTOGRAM_BINS];
+        for v in values {
+            let bin = (((v - low) / width) as usize).min(HISTOGRAM_BINS - 1);
+            counts[bin] += 1;
         }
-    }
-
-    fn add(&mut self, values: Tensor<2>) {
-        let [rows, cols] = values.dims();
-        let width = (self.high - self.low) / HISTOGRAM_BINS as f64;
-        let scaled = values
-            .reshape([rows * cols])
-            .sub_scalar(self.low)
-            .div_scalar(width)
-            .clamp(0.0, HISTOGRAM_BINS as f64 - 0.5);
-        // NaN compares false everywhere: send it to bin 0 rather than out of range.
-        let index: Tensor<1, Int> = scaled.clone().mask_fill(scaled.is_nan(), 0.0).int();
-        let ones = Tensor::ones([rows * cols], &self.device);
-        // Counted per batch (exact in f32 below 2^24 values) and summed on the host in u64.
-        let batch = Tensor::<1>::zeros([HISTOGRAM_BINS], &self.device).scatter(0, index, ones, IndexingUpdateOp::Add);
-        for (total, count) in self.counts.iter_mut().zip(batch.into_data().iter::<f32>()) {
-            *total += count.max(0.0) as u64;
+        Self {
+            histogram: Histogram { low, high, counts },
         }
     }
 
     fn finish(self) -> Histogram {
-        Histogram {
-            low: self.low,
-            high: self.high,
-            counts: self.counts,
-        }
+        self.histogram
     }
 }

@@ -6,6 +6,8 @@
 //! - [`diagnose`] is pure: from probes of the network as born and as trained, the training
 //!   history and the spec, it returns [`Finding`]s with stable codes ([`CHECKS`]), a
 //!   severity scaled by the harm done, the evidence, and ranked [`Remedy`]s (spec changes).
+//! - [`HealthAccumulator`] turns batches the trainer already computes into per-epoch
+//!   [`EpochHealth`] (dead and saturated fractions, gradient norms) for live monitoring.
 //! - [`features`] and [`loss`] turn dataset rows into tensors and score outputs; the trainer
 //!   uses the same functions.
 //!
@@ -18,11 +20,13 @@
 pub mod activations;
 mod batch;
 mod findings;
+mod health;
 mod measure;
 mod rules;
 
 pub use activations::{Histogram, SiteStats};
-pub use batch::{features, loss};
-pub use findings::{CHECKS, Check, Finding, Remedy, Severity, check};
-pub use measure::{LayerStats, OutputStats, Probe, ProbeOptions, probe};
-pub use rules::{EpochPoint, Evidence, Harm, diagnose, is_healthy};
+pub use batch::{features, host_values, loss};
+pub use findings::{check, Check, Finding, Remedy, Severity, CHECKS};
+pub use health::{EpochHealth, HealthAccumulator, LayerHealth};
+pub use measure::{probe, LayerStats, OutputStats, Probe, ProbeOptions};
+pub use rules::{diagnose, is_healthy, EpochPoint, Evidence, Harm};

@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use nd_data::Split;
-use nd_models::{LayerKind, Network, expected_std};
+use nd_models::{expected_std, LayerKind, Network};
 use serde::{Deserialize, Serialize};
 
 use crate::activations::{SiteAccumulator, SiteStats};
@@ -15,7 +15,9 @@ use crate::batch::{features, loss};
 pub struct ProbeOptions {
     /// Probe at most this many rows of the split (`None` = all).
     pub limit: Option<usize>,
-    /// Rows in the backward pass for gradient statistics.
+    /// Rows in the backward pass for gradient statistics. 0 skips the backward pass (gradient
+    /// statistics are then 0 and the loss NaN, which the rules read as non-finite): only for
+    /// measuring the activation pass alone.
     pub grad_batch: usize,
 }
 
@@ -152,9 +154,12 @@ pub fn probe(network: &Network, split: &Split, device: &Device, options: &ProbeO
         }
         output.add(out);
     }
-    let sites: Vec<SiteStats> = accumulators.into_iter().map(SiteAccumulator::finish).collect();
+    let sites: Vec<SiteStats> = accumulators
+        .into_iter()
+        .map(SiteAccumulator::finish)
+        .collect();
 
-    let grad_rows: Vec<usize> = (0..rows.min(options.grad_batch.max(1))).collect();
+    let grad_rows: Vec<usize> = (0..rows.min(options.grad_batch)).collect();
     let (loss_value, grads) = if grad_rows.is_empty() {
         (f64::NAN, Vec::new())
     } else {
@@ -183,19 +188,30 @@ pub fn probe(network: &Network, split: &Split, device: &Device, options: &ProbeO
             fan_in: info.fan_in,
             units: info.units,
             weight_std: std(&weight_values),
-            expected_weight_std: expected_std(info.activation, network.leaky_slope(), info.fan_in, info.fan_out),
+            expected_weight_std: expected_std(
+                info.activation,
+                network.leaky_slope(),
+                info.fan_in,
+                info.fan_out,
+            ),
             weight_norm,
             bias_mean: mean(&bias_values),
             bias_positive_fraction: fraction(&bias_values, |b| b > 0.0),
             grad_norm,
             bias_grad_norm: bias_grad.map(|b| l2(&host(b))).unwrap_or(0.0),
             grad_rms: grad_norm / (grad_values.len().max(1) as f64).sqrt(),
-            grad_to_weight: if weight_norm > 0.0 { grad_norm / weight_norm } else { f64::INFINITY },
+            grad_to_weight: if weight_norm > 0.0 {
+                grad_norm / weight_norm
+            } else {
+                f64::INFINITY
+            },
             zero_grad_fraction: fraction(&grad_values, |g| g == 0.0),
         });
     }
     let gradient_ratio = match (layers.first(), layers.last()) {
-        (Some(first), Some(last)) if layers.len() > 1 && last.grad_rms > 0.0 => first.grad_rms / last.grad_rms,
+        (Some(first), Some(last)) if layers.len() > 1 && last.grad_rms > 0.0 => {
+            first.grad_rms / last.grad_rms
+        }
         (Some(first), Some(_)) if layers.len() > 1 && first.grad_rms > 0.0 => f64::INFINITY,
         _ => 1.0,
     };
@@ -225,7 +241,13 @@ impl OutputAccumulator {
         let first = self.rows == 0;
         self.rows += rows;
         self.values += rows * cols;
-        let batch = Tensor::cat(vec![out.clone().sum_dim(0), out.clone().powi_scalar(2).sum_dim(0)], 0);
+        let batch = Tensor::cat(
+            vec![
+                out.clone().sum_dim(0),
+                out.clone().powi_scalar(2).sum_dim(0),
+            ],
+            0,
+        );
         self.sums = Some(match self.sums.take() {
             Some(acc) => acc + batch,
             None => batch,
@@ -262,7 +284,10 @@ impl OutputAccumulator {
 }
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().iter::<f32>().map(f64::from).collect()
+    crate::batch::host_values(t)
+        .into_iter()
+        .map(f64::from)
+        .collect()
 }
 
 fn l2(v: &[f64]) -> f64 {

@@ -67,20 +67,31 @@ impl Harm {
     pub fn assess(e: &Evidence) -> Harm {
         let last = e.history.last();
         let loss = last.map(|p| p.train_loss).unwrap_or(e.probe.loss);
-        let loss_ratio = if e.baseline_loss > 0.0 { loss / e.baseline_loss } else { 0.0 };
+        let loss_ratio = if e.baseline_loss > 0.0 {
+            loss / e.baseline_loss
+        } else {
+            0.0
+        };
         // The worse of train and test accuracy: a net that memorizes random features can fit
         // the train split while staying near chance on the test split.
         let accuracy = last.and_then(|p| match (p.train_accuracy, p.test_accuracy) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         });
-        let chance = if e.n_classes > 0 { 1.0 / e.n_classes as f64 } else { 0.0 };
+        let chance = if e.n_classes > 0 {
+            1.0 / e.n_classes as f64
+        } else {
+            0.0
+        };
         let poor_accuracy = accuracy.is_some_and(|a| a < chance + 0.5 * (1.0 - chance));
         let hopeless_accuracy = accuracy.is_some_and(|a| a < chance + 0.1);
         // Accuracy, when known, is the better judge: an over-confident classifier can have a
         // large cross-entropy and still be right almost always.
         let (poor, hopeless) = match accuracy {
-            Some(_) => (poor_accuracy, hopeless_accuracy || (poor_accuracy && loss_ratio > 0.9)),
+            Some(_) => (
+                poor_accuracy,
+                hopeless_accuracy || (poor_accuracy && loss_ratio > 0.9),
+            ),
             None => (
                 !loss_ratio.is_finite() || loss_ratio > 0.5,
                 !loss_ratio.is_finite() || loss_ratio > 0.9,
@@ -132,8 +143,19 @@ fn round_sig(x: f64) -> f64 {
     (x * scale).round() / scale
 }
 
+/// Adam's customary step (Kingma & Ba 2015).
+const ADAM_LEARNING_RATE: f64 = 0.001;
+
+/// A tenth of the learning rate, or straight back to Adam's customary 0.001 when Adam runs at
+/// more than three times that.
 fn lower_lr(spec: &Spec, why: &str) -> Remedy {
-    Remedy::set("train.learning_rate", round_sig(spec.train.learning_rate / 10.0), why)
+    let lr = spec.train.learning_rate;
+    let lower = if spec.train.optimizer == Optimizer::Adam && lr > 3.0 * ADAM_LEARNING_RATE {
+        ADAM_LEARNING_RATE
+    } else {
+        round_sig(lr / 10.0)
+    };
+    Remedy::set("train.learning_rate", lower, why)
 }
 
 fn lr_is_high(spec: &Spec) -> bool {
@@ -167,7 +189,10 @@ fn init_remedy(spec: &Spec) -> Option<Remedy> {
         Remedy::set(
             "model.init",
             init.as_str(),
-            &format!("{init} keeps the signal's scale steady through {} layers", spec.model.activation),
+            &format!(
+                "{init} keeps the signal's scale steady through {} layers",
+                spec.model.activation
+            ),
         )
     })
 }
@@ -201,12 +226,23 @@ fn non_finite(e: &Evidence) -> Option<Finding> {
     let bad_probe = !p.loss.is_finite()
         || p.sites.iter().any(|s| s.has_non_finite())
         || p.layers.iter().any(|l| {
-            ![l.weight_std, l.weight_norm, l.grad_norm, l.grad_rms, l.bias_mean, l.bias_grad_norm]
-                .iter()
-                .all(|v| v.is_finite())
+            ![
+                l.weight_std,
+                l.weight_norm,
+                l.grad_norm,
+                l.grad_rms,
+                l.bias_mean,
+                l.bias_grad_norm,
+            ]
+            .iter()
+            .all(|v| v.is_finite())
         })
         || !(p.output.min.is_finite() && p.output.max.is_finite())
-        || p.output.mean.iter().chain(&p.output.std).any(|m| !m.is_finite());
+        || p.output
+            .mean
+            .iter()
+            .chain(&p.output.std)
+            .any(|m| !m.is_finite());
     if bad_epoch.is_none() && !bad_probe {
         return None;
     }
@@ -214,7 +250,10 @@ fn non_finite(e: &Evidence) -> Option<Finding> {
         Some(epoch) => format!("the loss became NaN or infinite at epoch {epoch}"),
         None => "the network produces NaN or infinite values".to_string(),
     };
-    let mut remedies = vec![lower_lr(e.spec, "smaller steps keep the weights from overflowing")];
+    let mut remedies = vec![lower_lr(
+        e.spec,
+        "smaller steps keep the weights from overflowing",
+    )];
     remedies.extend(init_remedy(e.spec));
     remedies.extend(batch_norm_remedy(e.spec));
     Some(Finding {
@@ -232,7 +271,11 @@ fn non_finite(e: &Evidence) -> Option<Finding> {
 }
 
 fn finite_or_null(x: f64) -> serde_json::Value {
-    if x.is_finite() { json!(x) } else { serde_json::Value::Null }
+    if x.is_finite() {
+        json!(x)
+    } else {
+        serde_json::Value::Null
+    }
 }
 
 fn dead_remedies(e: &Evidence, died_in_training: bool) -> Vec<Remedy> {
@@ -246,7 +289,10 @@ fn dead_remedies(e: &Evidence, died_in_training: bool) -> Vec<Remedy> {
         ));
     }
     if died_in_training && lr_is_high(spec) {
-        remedies.push(lower_lr(spec, "large steps knock units into the dead zone, from which ReLU never returns"));
+        remedies.push(lower_lr(
+            spec,
+            "large steps knock units into the dead zone, from which ReLU never returns",
+        ));
     }
     match spec.model.activation {
         Activation::Relu => remedies.push(Remedy::set(
@@ -277,7 +323,10 @@ fn dead_units(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Vec<Finding> {
         if fraction < t.dead_fraction_warning || dead == 0 {
             continue;
         }
-        let born = e.initial.and_then(|p| p.site(&site.name)).map(|s| s.dead_fraction());
+        let born = e
+            .initial
+            .and_then(|p| p.site(&site.name))
+            .map(|s| s.dead_fraction());
         let severity = if fraction < t.dead_fraction_error {
             Severity::Advice
         } else if harm.poor {
@@ -378,7 +427,10 @@ fn saturated_units(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Vec<Findi
         remedies.push(relu_remedy());
         remedies.extend(batch_norm_remedy(e.spec));
         if lr_is_high(e.spec) {
-            remedies.push(lower_lr(e.spec, "large steps drive pre-activations to the flat ends"));
+            remedies.push(lower_lr(
+                e.spec,
+                "large steps drive pre-activations to the flat ends",
+            ));
         }
         let mean_saturation =
             site.saturated_fraction.iter().sum::<f64>() / site.units.max(1) as f64;
@@ -413,7 +465,11 @@ fn gradients(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Option<Finding>
         return None;
     }
     let ratio = p.gradient_ratio;
-    let severity = if harm.poor { Severity::Error } else { Severity::Warning };
+    let severity = if harm.poor {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
     let evidence = json!({
         "first_layer": first.name,
         "last_layer": last.name,
@@ -445,7 +501,10 @@ fn gradients(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Option<Finding>
         });
     }
     if ratio > t.exploding_ratio {
-        let mut remedies = vec![lower_lr(e.spec, "smaller steps keep the early layers from being thrown around")];
+        let mut remedies = vec![lower_lr(
+            e.spec,
+            "smaller steps keep the early layers from being thrown around",
+        )];
         remedies.extend(init_remedy(e.spec));
         remedies.extend(batch_norm_remedy(e.spec));
         return Some(Finding {
@@ -523,7 +582,11 @@ fn born_dead(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Vec<Finding> {
         if fraction < t.dead_fraction_error {
             continue;
         }
-        let now = e.probe.site(&site.name).map(|s| s.dead_fraction()).unwrap_or(0.0);
+        let now = e
+            .probe
+            .site(&site.name)
+            .map(|s| s.dead_fraction())
+            .unwrap_or(0.0);
         let severity = if now >= t.dead_fraction_error && harm.poor {
             Severity::Error
         } else {
@@ -562,7 +625,11 @@ fn output_range(e: &Evidence) -> Option<Finding> {
         .iter()
         .filter(|&&y| {
             let y = y as f64;
-            if open { y <= low || y >= high } else { y < low || y > high }
+            if open {
+                y <= low || y >= high
+            } else {
+                y < low || y > high
+            }
         })
         .count();
     let fraction = unreachable as f64 / e.targets.len() as f64;
@@ -598,8 +665,16 @@ fn output_range(e: &Evidence) -> Option<Finding> {
 }
 
 fn range_text(low: f64, high: f64, open: bool) -> String {
-    let hi = if high.is_infinite() { "inf".to_string() } else { high.to_string() };
-    if open { format!("({low}, {hi})") } else { format!("[{low}, {hi})") }
+    let hi = if high.is_infinite() {
+        "inf".to_string()
+    } else {
+        high.to_string()
+    };
+    if open {
+        format!("({low}, {hi})")
+    } else {
+        format!("[{low}, {hi})")
+    }
 }
 
 fn init_scale(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Option<Finding> {
@@ -611,7 +686,9 @@ fn init_scale(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Option<Finding
         .map(|l| (l, l.weight_std / l.expected_weight_std))
         .filter(|(_, r)| *r > t.init_scale_tolerance || *r < 1.0 / t.init_scale_tolerance)
         .collect();
-    let (worst, ratio) = *off.iter().max_by(|a, b| a.1.ln().abs().total_cmp(&b.1.ln().abs()))?;
+    let (worst, ratio) = *off
+        .iter()
+        .max_by(|a, b| a.1.ln().abs().total_cmp(&b.1.ln().abs()))?;
     let init = recommended_init(e.spec.model.activation);
     Some(Finding {
         code: "init-scale-mismatch".into(),
@@ -646,29 +723,53 @@ fn stalled(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Option<Finding> {
     }
     let window = t.stall_epochs.min(h.len() - 1);
     let split = h.len() - window;
-    let best_before = h[..split].iter().map(|p| p.train_loss).fold(f64::INFINITY, f64::min);
-    let best_after = h[split..].iter().map(|p| p.train_loss).fold(f64::INFINITY, f64::min);
+    let best_before = h[..split]
+        .iter()
+        .map(|p| p.train_loss)
+        .fold(f64::INFINITY, f64::min);
+    let best_after = h[split..]
+        .iter()
+        .map(|p| p.train_loss)
+        .fold(f64::INFINITY, f64::min);
     let improvement = (best_before - best_after) / best_before.abs().max(1e-12);
     let plateau = improvement < t.stall_min_improvement;
     if !(plateau || harm.hopeless) {
         return None;
     }
     let quality = match harm.accuracy {
-        Some(a) => format!("accuracy {} (the worse of train and test) where chance is {}", pct(a), pct(harm.chance)),
-        None => format!("train loss at {} of a constant predictor's", pct(harm.loss_ratio)),
+        Some(a) => format!(
+            "accuracy {} (the worse of train and test) where chance is {}",
+            pct(a),
+            pct(harm.chance)
+        ),
+        None => format!(
+            "train loss at {} of a constant predictor's",
+            pct(harm.loss_ratio)
+        ),
     };
     let mut remedies = Vec::new();
     if lr_is_high(e.spec) {
-        remedies.push(lower_lr(e.spec, "a smaller learning rate lets the loss settle lower"));
+        remedies.push(lower_lr(
+            e.spec,
+            "a smaller learning rate lets the loss settle lower",
+        ));
     } else if e.spec.train.optimizer == Optimizer::Sgd {
         remedies.push(
-            Remedy::set("train.optimizer", "adam", "Adam adapts the step to each weight's gradient scale")
-                .and("train.learning_rate", 0.001),
+            Remedy::set(
+                "train.optimizer",
+                "adam",
+                "Adam adapts the step to each weight's gradient scale",
+            )
+            .and("train.learning_rate", 0.001),
         );
     }
     Some(Finding {
         code: "stalled-training".into(),
-        severity: if harm.hopeless { Severity::Error } else { Severity::Warning },
+        severity: if harm.hopeless {
+            Severity::Error
+        } else {
+            Severity::Warning
+        },
         layer: None,
         message: format!(
             "the train loss improved {} over the last {window} epochs; {quality}",

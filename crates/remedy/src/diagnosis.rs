@@ -155,7 +155,11 @@ impl Diagnosis {
 }
 
 /// Opens a run directory and diagnoses it.
-pub fn diagnose_run(dir: &Path, options: &DiagnoseOptions, device: &Device) -> Result<Diagnosis, RemedyError> {
+pub fn diagnose_run(
+    dir: &Path,
+    options: &DiagnoseOptions,
+    device: &Device,
+) -> Result<Diagnosis, RemedyError> {
     let run = Run::open(dir)?;
     let data = nd_data::load(&run.spec.data, Path::new("."))?;
     let initial = run.network(Stage::Initial, &data, device)?;
@@ -187,7 +191,10 @@ pub fn diagnose_networks(
     let split = options.split.of(data);
     let probe = nd_probe::probe(trained, split, device, &options.probe);
     let initial_probe = nd_probe::probe(initial, split, device, &options.probe);
-    let thresholds = options.thresholds.clone().unwrap_or_else(|| spec.doctor.clone());
+    let thresholds = options
+        .thresholds
+        .clone()
+        .unwrap_or_else(|| spec.doctor.clone());
     let points: Vec<EpochPoint> = history
         .iter()
         .map(|m| EpochPoint {
@@ -231,7 +238,10 @@ pub fn diagnose_networks(
         layers,
         findings,
         healthy,
-        gradient_ratio: probe.gradient_ratio.is_finite().then_some(probe.gradient_ratio),
+        gradient_ratio: probe
+            .gradient_ratio
+            .is_finite()
+            .then_some(probe.gradient_ratio),
         metrics: history.last().cloned(),
         probe,
         initial_probe: Some(initial_probe),
@@ -261,14 +271,18 @@ fn layer_rows(probe: &Probe, initial: Option<&Probe>, tau: f64) -> Vec<LayerRow>
             let saturated = site.map(|s| s.saturated_units().len()).unwrap_or(0);
             LayerRow {
                 name: layer.name.clone(),
-                activation: site.map(|s| s.activation.to_string()).unwrap_or_else(|| "none".into()),
+                activation: site
+                    .map(|s| s.activation.to_string())
+                    .unwrap_or_else(|| "none".into()),
                 units: layer.units,
                 dead,
                 dead_fraction: dead as f64 / layer.units.max(1) as f64,
                 dormant: site.map(|s| s.dormant_units(tau).len()).unwrap_or(0),
                 saturated,
                 saturated_fraction: saturated as f64 / layer.units.max(1) as f64,
-                dead_fraction_at_init: initial.and_then(|p| p.site(&layer.name)).map(|s| s.dead_fraction()),
+                dead_fraction_at_init: initial
+                    .and_then(|p| p.site(&layer.name))
+                    .map(|s| s.dead_fraction()),
                 grad_norm: layer.grad_norm,
                 weight_std: layer.weight_std,
                 expected_weight_std: layer.expected_weight_std,

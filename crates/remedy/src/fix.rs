@@ -12,7 +12,7 @@ use nd_spec::{CheckedSpec, Spec, Task};
 use nd_train::{EpochMetrics, Observer, PendingRun, Trained};
 use serde::{Deserialize, Serialize};
 
-use crate::diagnosis::{DiagnoseOptions, Diagnosis, diagnose_networks};
+use crate::diagnosis::{diagnose_networks, DiagnoseOptions, Diagnosis};
 use crate::RemedyError;
 
 /// One candidate: a set of spec changes and why to try them.
@@ -33,12 +33,9 @@ impl Candidate {
     pub fn parse(text: &str) -> Result<Candidate, RemedyError> {
         let mut changes = Vec::new();
         for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').ok_or_else(|| {
-                RemedyError::Spec(nd_spec::SpecError::UnknownKey {
-                    key: pair.to_string(),
-                    suggestion: Some("section.key=value".into()),
-                })
-            })?;
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| RemedyError::BadChange(pair.to_string()))?;
             changes.push((key.trim().to_string(), value.trim().to_string()));
         }
         Ok(Candidate {
@@ -63,7 +60,7 @@ impl Candidate {
         let mut slug = String::new();
         for (key, value) in &self.changes {
             if !slug.is_empty() {
-                slug.push_str("+");
+                slug.push('+');
             }
             let leaf = key.rsplit('.').next().unwrap_or(key);
             slug.push_str(leaf);
@@ -71,7 +68,13 @@ impl Candidate {
             slug.push_str(value);
         }
         slug.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+') { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+') {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect()
     }
 }
@@ -79,12 +82,24 @@ impl Candidate {
 /// Candidates from the findings' remedies: most severe findings first, each finding's
 /// remedies in rank order, deduplicated, without changes that would leave the spec as it is;
 /// at most `max`, then the hand-added ones.
-pub fn collect_candidates(spec: &Spec, findings: &[Finding], max: usize, extra: &[Candidate]) -> Vec<Candidate> {
+pub fn collect_candidates(
+    spec: &Spec,
+    findings: &[Finding],
+    max: usize,
+    extra: &[Candidate],
+) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::new();
     let mut seen_specs: Vec<Spec> = vec![spec.clone()];
     // Round-robin over findings so the top candidates answer different findings when they can.
-    let actionable: Vec<&Finding> = findings.iter().filter(|f| f.severity >= Severity::Warning).collect();
-    let pool: Vec<&Finding> = if actionable.is_empty() { findings.iter().collect() } else { actionable };
+    let actionable: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .collect();
+    let pool: Vec<&Finding> = if actionable.is_empty() {
+        findings.iter().collect()
+    } else {
+        actionable
+    };
     let depth = pool.iter().map(|f| f.remedies.len()).max().unwrap_or(0);
     let mut ordered = Vec::new();
     for rank in 0..depth {
@@ -177,8 +192,14 @@ impl SeedMetrics {
         let (lo, hi) = self
             .primary
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
-        if lo.is_finite() { hi - lo } else { f64::INFINITY }
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+                (lo.min(*x), hi.max(*x))
+            });
+        if lo.is_finite() {
+            hi - lo
+        } else {
+            f64::INFINITY
+        }
     }
 }
 
@@ -237,7 +258,12 @@ impl Outcome {
     }
 
     /// An outcome from a diagnosis.
-    pub fn of_diagnosis(run: String, diagnosis: &Diagnosis, metrics: SeedMetrics, train_seconds: f64) -> Outcome {
+    pub fn of_diagnosis(
+        run: String,
+        diagnosis: &Diagnosis,
+        metrics: SeedMetrics,
+        train_seconds: f64,
+    ) -> Outcome {
         Outcome {
             run,
             metrics,
@@ -254,14 +280,21 @@ impl Outcome {
                 })
                 .collect(),
             gradient_ratio: diagnosis.gradient_ratio,
-            findings: diagnosis.findings.iter().map(|f| (f.code.clone(), f.severity)).collect(),
+            findings: diagnosis
+                .findings
+                .iter()
+                .map(|f| (f.code.clone(), f.severity))
+                .collect(),
             train_seconds,
         }
     }
 
     /// Error-level findings that remain.
     pub fn errors(&self) -> usize {
-        self.findings.iter().filter(|(_, s)| *s == Severity::Error).count()
+        self.findings
+            .iter()
+            .filter(|(_, s)| *s == Severity::Error)
+            .count()
     }
 }
 
@@ -340,7 +373,10 @@ pub trait FixObserver {
 
 /// The fix directory beside a run: `<run>.fix`.
 pub fn fix_dir(run_dir: &Path) -> PathBuf {
-    let name = run_dir.file_name().and_then(|n| n.to_str()).unwrap_or("run");
+    let name = run_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("run");
     run_dir.with_file_name(format!("{name}.fix"))
 }
 
@@ -368,17 +404,28 @@ pub fn fix(
     let start = Instant::now();
     let spec = original.spec;
     let regression = spec.task() == Task::Regression;
-    let seeds: Vec<u64> = (0..options.seeds.max(1) as u64).map(|i| spec.train.seed.wrapping_add(i)).collect();
+    let seeds: Vec<u64> = (0..options.seeds.max(1) as u64)
+        .map(|i| spec.train.seed.wrapping_add(i))
+        .collect();
     let base_metrics = original.diagnosis.metrics.clone();
     let nothing_to_fix = original.diagnosis.healthy && options.extra.is_empty();
     let candidates = if nothing_to_fix {
         Vec::new()
     } else {
-        collect_candidates(spec, &original.diagnosis.findings, options.candidates, &options.extra)
+        collect_candidates(
+            spec,
+            &original.diagnosis.findings,
+            options.candidates,
+            &options.extra,
+        )
     };
     let mut original_metrics = SeedMetrics::of_history(seeds[0], &base_metrics);
     let dir = fix_dir(original.dir);
-    let pending = if candidates.is_empty() { None } else { Some(PendingRun::create(&dir, options.force)?) };
+    let pending = if candidates.is_empty() {
+        None
+    } else {
+        Some(PendingRun::create(&dir, options.force)?)
+    };
     // The original with the other seeds: the noise floor every gain must beat.
     if !candidates.is_empty() {
         for &seed in &seeds[1..] {
@@ -415,7 +462,10 @@ pub fn fix(
         let (trained, seconds) = main.expect("at least one seed");
         let pending = pending.as_ref().expect("candidates imply a fix directory");
         let run_dir = pending.dir().join(candidate.slug());
-        let label = fix_dir(original.dir).join(candidate.slug()).display().to_string();
+        let label = fix_dir(original.dir)
+            .join(candidate.slug())
+            .display()
+            .to_string();
         let candidate_run = PendingRun::create(&run_dir, true)?;
         candidate_run.write(&changed, original.data, &trained)?;
         candidate_run.commit()?;
@@ -448,15 +498,23 @@ pub fn fix(
     let mut dir_out = None;
     if let Some(pending) = pending {
         if let Some(text) = &fixed_spec {
-            std::fs::write(pending.dir().join("fixed.toml"), text)
-                .map_err(|e| nd_train::TrainError::Io { path: dir.join("fixed.toml"), source: e })?;
+            std::fs::write(pending.dir().join("fixed.toml"), text).map_err(|e| {
+                nd_train::TrainError::Io {
+                    path: dir.join("fixed.toml"),
+                    source: e,
+                }
+            })?;
         }
         dir_out = Some(pending.commit()?.display().to_string());
     }
     Ok(FixReport {
         run: original.dir.display().to_string(),
         dir: dir_out,
-        metric: if regression { "test_mse".into() } else { "test_accuracy".into() },
+        metric: if regression {
+            "test_mse".into()
+        } else {
+            "test_accuracy".into()
+        },
         nothing_to_fix,
         original: original_outcome,
         candidates: judged,
@@ -469,14 +527,20 @@ pub fn fix(
 fn push_metrics(m: &mut SeedMetrics, seed: u64, trained: &Trained) {
     let last = trained.metrics.last();
     m.seeds.push(seed);
-    m.primary.push(last.map(EpochMetrics::primary).unwrap_or(f64::NAN));
-    m.train_loss.push(last.map(|l| l.train_loss).unwrap_or(f64::NAN));
+    m.primary
+        .push(last.map(EpochMetrics::primary).unwrap_or(f64::NAN));
+    m.train_loss
+        .push(last.map(|l| l.train_loss).unwrap_or(f64::NAN));
 }
 
 /// The smallest change in the primary metric that counts, whatever the noise: 1 accuracy
 /// point, or 5% of the original's MSE.
 fn minimum_gain(original: &SeedMetrics, regression: bool) -> f64 {
-    if regression { 0.05 * original.mean().abs() } else { 0.01 }
+    if regression {
+        0.05 * original.mean().abs()
+    } else {
+        0.01
+    }
 }
 
 /// Judges a candidate against the original with paired seeds.
@@ -487,20 +551,35 @@ fn minimum_gain(original: &SeedMetrics, regression: bool) -> f64 {
 /// the gain beats the margin: the larger of [`minimum_gain`] and twice the standard error of
 /// the paired differences (roughly a one-sided paired t-test; with one seed, three times the
 /// minimum).
-pub fn judge(candidate: Candidate, outcome: Outcome, original: &Outcome, regression: bool) -> Judged {
+pub fn judge(
+    candidate: Candidate,
+    outcome: Outcome,
+    original: &Outcome,
+    regression: bool,
+) -> Judged {
     let sign = if regression { -1.0 } else { 1.0 };
     let a = &original.metrics;
     let b = &outcome.metrics;
     let pairs = a.primary.len().min(b.primary.len());
     let better = |x: f64, y: f64| if regression { x < y } else { x > y };
-    let sanitize = |x: f64| if x.is_finite() { x } else if regression { f64::INFINITY } else { 0.0 };
+    let sanitize = |x: f64| {
+        if x.is_finite() {
+            x
+        } else if regression {
+            f64::INFINITY
+        } else {
+            0.0
+        }
+    };
     let wins = (0..pairs)
         .filter(|&i| better(sanitize(b.primary[i]), sanitize(a.primary[i])))
         .count();
     let losses = (0..pairs)
         .filter(|&i| better(sanitize(a.primary[i]), sanitize(b.primary[i])))
         .count();
-    let mean = |m: &SeedMetrics| m.primary.iter().map(|x| sanitize(*x)).sum::<f64>() / m.primary.len().max(1) as f64;
+    let mean = |m: &SeedMetrics| {
+        m.primary.iter().map(|x| sanitize(*x)).sum::<f64>() / m.primary.len().max(1) as f64
+    };
     let gain = sign * (mean(b) - mean(a));
     // Paired seeds: the per-seed differences' spread is the noise floor.
     let diffs: Vec<f64> = (0..pairs)
@@ -516,12 +595,20 @@ pub fn judge(candidate: Candidate, outcome: Outcome, original: &Outcome, regress
         // One seed gives no noise estimate: demand three times the minimum.
         3.0 * minimum_gain(a, regression)
     };
-    let gain = if gain.is_finite() { gain } else if gain > 0.0 { f64::MAX } else { f64::MIN };
+    let gain = if gain.is_finite() {
+        gain
+    } else if gain > 0.0 {
+        f64::MAX
+    } else {
+        f64::MIN
+    };
     let clearly_better = gain > margin && wins == pairs;
     let clearly_worse = -gain > margin && losses == pairs;
     let verdict = if clearly_better && outcome.errors() == 0 {
         Verdict::Cured
-    } else if clearly_better || (outcome.errors() < original.errors() && !clearly_worse && gain >= 0.0) {
+    } else if clearly_better
+        || (outcome.errors() < original.errors() && !clearly_worse && gain >= 0.0)
+    {
         Verdict::Improved
     } else if clearly_worse {
         Verdict::Worse

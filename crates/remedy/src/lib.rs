@@ -13,14 +13,14 @@ mod fix;
 mod revive;
 
 pub use diagnosis::{
-    DataSummary, DiagnoseOptions, Diagnosis, LayerRow, ModelSummary, SplitName, baseline_loss, diagnose_networks,
-    diagnose_run,
+    baseline_loss, diagnose_networks, diagnose_run, DataSummary, DiagnoseOptions, Diagnosis,
+    LayerRow, ModelSummary, SplitName,
 };
 pub use fix::{
-    Candidate, FixObserver, FixOptions, FixReport, Judged, LayerHealth, Original, Outcome, SeedMetrics, Verdict,
-    collect_candidates, fix, fix_dir, judge,
+    collect_candidates, fix, fix_dir, judge, Candidate, FixObserver, FixOptions, FixReport, Judged,
+    LayerHealth, Original, Outcome, SeedMetrics, Verdict,
 };
-pub use revive::{ReviveInfo, revive};
+pub use revive::{revive, ReviveInfo};
 
 /// Why diagnosing or fixing failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,9 @@ pub enum RemedyError {
     /// A network could not be built.
     #[error(transparent)]
     Model(#[from] nd_models::ModelError),
+    /// A `--try` that is not `section.key=value`.
+    #[error("`{0}` is not a change: expected section.key=value, e.g. model.activation=leaky_relu")]
+    BadChange(String),
     /// A spec change is invalid.
     #[error(transparent)]
     Spec(#[from] nd_spec::SpecError),

@@ -10,9 +10,9 @@ use nd_models::{LayerKind, LayerParams, Network};
 use nd_spec::Task;
 use serde::{Deserialize, Serialize};
 
-use crate::RemedyError;
 use crate::diagnosis::diagnose_networks;
-use crate::fix::{Candidate, FixObserver, FixReport, Original, Outcome, SeedMetrics, judge};
+use crate::fix::{judge, Candidate, FixObserver, FixReport, Original, Outcome, SeedMetrics};
+use crate::RemedyError;
 
 /// What recycling did and cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,7 +83,10 @@ pub fn revive(
         }
         params[i] = LayerParams {
             weight: tensor2(incoming, params[i].weight.dims(), device),
-            bias: params[i].bias.as_ref().map(|b| tensor1(bias.clone(), b.dims()[0], device)),
+            bias: params[i]
+                .bias
+                .as_ref()
+                .map(|b| tensor1(bias.clone(), b.dims()[0], device)),
         };
         params[i + 1] = LayerParams {
             weight: tensor2(outgoing, params[i + 1].weight.dims(), device),
@@ -104,7 +107,14 @@ pub fn revive(
     );
     let mut progress = observer.training(&label);
     let t0 = Instant::now();
-    let continued = nd_train::fit(network, spec, original.data, device, epochs, progress.as_mut())?;
+    let continued = nd_train::fit(
+        network,
+        spec,
+        original.data,
+        device,
+        epochs,
+        progress.as_mut(),
+    )?;
     let seconds = t0.elapsed().as_secs_f64();
     drop(progress);
     let diagnosis = diagnose_networks(
@@ -123,7 +133,10 @@ pub fn revive(
         primary: vec![last.map(|m| m.primary()).unwrap_or(f64::NAN)],
         train_loss: vec![last.map(|m| m.train_loss).unwrap_or(f64::NAN)],
     };
-    let original_outcome = Outcome::of(original, SeedMetrics::of_history(spec.train.seed, &original.diagnosis.metrics));
+    let original_outcome = Outcome::of(
+        original,
+        SeedMetrics::of_history(spec.train.seed, &original.diagnosis.metrics),
+    );
     let outcome = Outcome::of_diagnosis(label.clone(), &diagnosis, metrics, seconds);
     let candidate = Candidate {
         label: label.clone(),
@@ -131,12 +144,21 @@ pub fn revive(
         why: "recycle dead and dormant units (ReDo) and keep training".into(),
         from: "dormant-units".into(),
     };
-    let judged = judge(candidate, outcome, &original_outcome, spec.task() == Task::Regression);
+    let judged = judge(
+        candidate,
+        outcome,
+        &original_outcome,
+        spec.task() == Task::Regression,
+    );
     let cured = judged.verdict >= crate::fix::Verdict::Improved;
     let report = FixReport {
         run: original.dir.display().to_string(),
         dir: None,
-        metric: if spec.task() == Task::Regression { "test_mse".into() } else { "test_accuracy".into() },
+        metric: if spec.task() == Task::Regression {
+            "test_mse".into()
+        } else {
+            "test_accuracy".into()
+        },
         nothing_to_fix: false,
         original: original_outcome,
         candidates: vec![judged],
@@ -159,11 +181,11 @@ fn original_options() -> crate::DiagnoseOptions {
 }
 
 fn host(t: &Tensor<2>) -> Vec<f32> {
-    t.clone().into_data().iter::<f32>().collect()
+    nd_probe::host_values(t.clone())
 }
 
 fn host1(t: &Tensor<1>) -> Vec<f32> {
-    t.clone().into_data().iter::<f32>().collect()
+    nd_probe::host_values(t.clone())
 }
 
 fn tensor2(values: Vec<f32>, dims: [usize; 2], device: &Device) -> Tensor<2> {

@@ -30,17 +30,33 @@ fn layer_table(d: &Diagnosis) -> Table {
         "weight std (expected)",
     ]);
     for row in &d.layers {
-        let fraction = |n: usize, f: f64| if n == 0 { "0".to_string() } else { format!("{n} ({})", pct(f)) };
+        let fraction = |n: usize, f: f64| {
+            if n == 0 {
+                "0".to_string()
+            } else {
+                format!("{n} ({})", pct(f))
+            }
+        };
         table.add_row(vec![
             Cell::new(&row.name),
             Cell::new(&row.activation),
             Cell::new(row.units),
             Cell::new(fraction(row.dead, row.dead_fraction)),
-            Cell::new(fraction(row.dormant, row.dormant as f64 / row.units.max(1) as f64)),
+            Cell::new(fraction(
+                row.dormant,
+                row.dormant as f64 / row.units.max(1) as f64,
+            )),
             Cell::new(fraction(row.saturated, row.saturated_fraction)),
-            Cell::new(row.dead_fraction_at_init.map(pct).unwrap_or_else(|| "-".into())),
+            Cell::new(
+                row.dead_fraction_at_init
+                    .map(pct)
+                    .unwrap_or_else(|| "-".into()),
+            ),
             Cell::new(sci(row.grad_norm)),
-            Cell::new(format!("{:.3} ({:.3})", row.weight_std, row.expected_weight_std)),
+            Cell::new(format!(
+                "{:.3} ({:.3})",
+                row.weight_std, row.expected_weight_std
+            )),
         ]);
     }
     table
@@ -55,7 +71,13 @@ fn marker(s: Severity) -> &'static str {
 }
 
 fn finding_text(f: &Finding, out: &mut String) {
-    out.push_str(&format!("{} {}[{}]: {}\n", marker(f.severity), f.severity, f.code, f.message));
+    out.push_str(&format!(
+        "{} {}[{}]: {}\n",
+        marker(f.severity),
+        f.severity,
+        f.code,
+        f.message
+    ));
     if let Some(map) = f.evidence.as_object() {
         let parts: Vec<String> = map
             .iter()
@@ -93,17 +115,25 @@ pub fn diagnosis_text(d: &Diagnosis) -> String {
         d.model.activation,
         d.model.parameters,
         d.data.dataset,
-        serde_json::to_value(d.data.split).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        serde_json::to_value(d.data.split)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
         d.data.samples
     ));
     out.push_str(&layer_table(d).to_string());
     out.push('\n');
     if let Some(ratio) = d.gradient_ratio {
-        out.push_str(&format!("first-to-last layer gradient ratio (per weight): {}\n", sci(ratio)));
+        out.push_str(&format!(
+            "first-to-last layer gradient ratio (per weight): {}\n",
+            sci(ratio)
+        ));
     }
     out.push('\n');
     if d.findings.is_empty() {
-        out.push_str("[ok] healthy: no findings. Every unit fires, gradients flow, and the loss fell.\n");
+        out.push_str(
+            "[ok] healthy: no findings. Every unit fires, gradients flow, and the loss fell.\n",
+        );
         return out;
     }
     for f in &d.findings {
@@ -113,8 +143,16 @@ pub fn diagnosis_text(d: &Diagnosis) -> String {
     if d.healthy {
         out.push_str("healthy: only advice, no warnings or errors.\n");
     } else {
-        let errors = d.findings.iter().filter(|f| f.severity == Severity::Error).count();
-        let warnings = d.findings.iter().filter(|f| f.severity == Severity::Warning).count();
+        let errors = d
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
+        let warnings = d
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count();
         out.push_str(&format!(
             "not healthy: {errors} error(s), {warnings} warning(s). `neuron-doctor fix {}` re-trains the remedies and shows which one cures it.\n",
             d.run
@@ -161,7 +199,10 @@ pub fn diagnosis_markdown(d: &Diagnosis) -> String {
             "- **{}** `{}`{}: {}\n",
             f.severity,
             f.code,
-            f.layer.as_ref().map(|l| format!(" ({l})")).unwrap_or_default(),
+            f.layer
+                .as_ref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default(),
             f.message
         ));
         for r in &f.remedies {

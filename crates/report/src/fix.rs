@@ -10,10 +10,19 @@ fn metric_text(report: &FixReport, o: &Outcome) -> String {
     let m = &o.metrics;
     let main = m.primary.first().copied().unwrap_or(f64::NAN);
     let fmt = |x: f64| {
-        if report.metric == "test_accuracy" { format!("{:.1}%", x * 100.0) } else { format!("{x:.4}") }
+        if report.metric == "test_accuracy" {
+            format!("{:.1}%", x * 100.0)
+        } else {
+            format!("{x:.4}")
+        }
     };
     if m.primary.len() > 1 {
-        format!("{} (mean {} over {} seeds)", fmt(main), fmt(m.mean()), m.primary.len())
+        format!(
+            "{} (mean {} over {} seeds)",
+            fmt(main),
+            fmt(m.mean()),
+            m.primary.len()
+        )
     } else {
         fmt(main)
     }
@@ -26,7 +35,11 @@ fn findings_text(o: &Outcome) -> String {
         .filter(|(_, s)| *s >= Severity::Warning)
         .map(|(c, s)| format!("{c} ({s})"))
         .collect();
-    if shown.is_empty() { "none".into() } else { shown.join(", ") }
+    if shown.is_empty() {
+        "none".into()
+    } else {
+        shown.join(", ")
+    }
 }
 
 fn layers_text(o: &Outcome) -> String {
@@ -67,9 +80,19 @@ pub fn fix_text(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
         vec![
             Cell::new(name),
             Cell::new(metric_text(report, o)),
-            Cell::new(o.metrics.train_loss.first().map(|l| format!("{l:.4}")).unwrap_or_default()),
+            Cell::new(
+                o.metrics
+                    .train_loss
+                    .first()
+                    .map(|l| format!("{l:.4}"))
+                    .unwrap_or_default(),
+            ),
             Cell::new(layers_text(o)),
-            Cell::new(o.gradient_ratio.map(|r| format!("{r:.2e}")).unwrap_or_else(|| "-".into())),
+            Cell::new(
+                o.gradient_ratio
+                    .map(|r| format!("{r:.2e}"))
+                    .unwrap_or_else(|| "-".into()),
+            ),
             Cell::new(findings_text(o)),
             Cell::new(verdict),
         ]
@@ -80,7 +103,18 @@ pub fn fix_text(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
         table.add_row(row(
             format!("{}\n({})", j.candidate.label, j.candidate.from),
             &j.outcome,
-            format!("{}{best}\ngain {:+.3} vs margin {:.3}\nwins {}/{}", j.verdict.as_str(), j.gain, j.margin, j.wins, j.outcome.metrics.primary.len().min(report.original.metrics.primary.len())),
+            format!(
+                "{}{best}\ngain {:+.3} vs margin {:.3}\nwins {}/{}",
+                j.verdict.as_str(),
+                j.gain,
+                j.margin,
+                j.wins,
+                j.outcome
+                    .metrics
+                    .primary
+                    .len()
+                    .min(report.original.metrics.primary.len())
+            ),
         ));
     }
     out.push_str(&table.to_string());
@@ -96,21 +130,30 @@ pub fn fix_text(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
             100.0 * info.seconds / info.full_train_seconds.max(1e-9)
         ));
         if !info.skipped_conv.is_empty() {
-            out.push_str(&format!("not recycled (conv layers): {}\n", info.skipped_conv.join(", ")));
+            out.push_str(&format!(
+                "not recycled (conv layers): {}\n",
+                info.skipped_conv.join(", ")
+            ));
         }
     }
     match report.best() {
         Some(best) => {
             out.push_str(&format!(
                 "\n{} best: {} ({}: {} -> {}).\n",
-                if best.verdict == nd_remedy::Verdict::Cured { "[ok] cured," } else { "[!] improved, not cured;" },
+                if best.verdict == nd_remedy::Verdict::Cured {
+                    "[ok] cured,"
+                } else {
+                    "[!] improved, not cured;"
+                },
                 best.candidate.label,
                 report.metric,
                 metric_text(report, &report.original),
                 metric_text(report, &best.outcome),
             ));
             if let Some(dir) = &report.dir {
-                out.push_str(&format!("the fixed spec is {dir}/fixed.toml; candidate runs are in {dir}/\n"));
+                out.push_str(&format!(
+                    "the fixed spec is {dir}/fixed.toml; candidate runs are in {dir}/\n"
+                ));
             }
         }
         None => out.push_str("\n[x] no candidate cured or improved the model.\n"),
@@ -124,7 +167,10 @@ pub fn fix_json(report: &FixReport, revive: Option<&ReviveInfo>) -> serde_json::
     if let Some(map) = value.as_object_mut() {
         map.insert("cured".into(), report.cured().into());
         if let Some(info) = revive {
-            map.insert("revive".into(), serde_json::to_value(info).expect("serializes"));
+            map.insert(
+                "revive".into(),
+                serde_json::to_value(info).expect("serializes"),
+            );
         }
     }
     value
@@ -137,7 +183,10 @@ pub fn fix_markdown(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
         out.push_str("Nothing to fix: no warning or error findings.\n");
         return out;
     }
-    out.push_str(&format!("| candidate | {} | dead units | warnings and errors | verdict |\n", report.metric));
+    out.push_str(&format!(
+        "| candidate | {} | dead units | warnings and errors | verdict |\n",
+        report.metric
+    ));
     out.push_str("|---|---:|---:|---|---|\n");
     out.push_str(&format!(
         "| original | {} | {} | {} | - |\n",
@@ -162,7 +211,11 @@ pub fn fix_markdown(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
         ));
     }
     if let Some(best) = report.best() {
-        out.push_str(&format!("\nRecommended: `{}` ({}).\n", best.candidate.label, best.verdict.as_str()));
+        out.push_str(&format!(
+            "\nRecommended: `{}` ({}).\n",
+            best.candidate.label,
+            best.verdict.as_str()
+        ));
     }
     out
 }

@@ -179,6 +179,13 @@ fn probe(c: &mut Criterion) {
             }
         })
     });
+    let activations_only = ProbeOptions {
+        grad_batch: 0,
+        ..ProbeOptions::default()
+    };
+    group.bench_function("activations", |b| {
+        b.iter(|| nd_probe::probe(&network, &data.train, &device, &activations_only))
+    });
     let minimal = ProbeOptions {
         grad_batch: 1,
         ..ProbeOptions::default()
@@ -192,5 +199,63 @@ fn probe(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, epoch, probe);
+criterion_group!(benches, epoch, probe, ops);
 criterion_main!(benches);
+
+/// Costs of single tensor operations on one probe chunk, to see where the probe's time goes.
+fn ops(c: &mut Criterion) {
+    use burn::tensor::{Distribution, Tensor};
+    #[allow(deprecated)]
+    let device = burn::tensor::Device::ndarray();
+    let x = Tensor::<2>::random([1024, 128], Distribution::Normal(0.0, 1.0), &device);
+    let mut group = c.benchmark_group("ops");
+    group.sample_size(30);
+    group.bench_function("sum_dim0", |b| {
+        b.iter(|| black_box(x.clone().sum_dim(0).into_data()))
+    });
+    group.bench_function("sum_dim1", |b| {
+        b.iter(|| black_box(x.clone().sum_dim(1).into_data()))
+    });
+    group.bench_function("max_dim0", |b| {
+        b.iter(|| black_box(x.clone().max_dim(0).into_data()))
+    });
+    group.bench_function("transpose_max_dim1", |b| {
+        b.iter(|| black_box(x.clone().transpose().max_dim(1).into_data()))
+    });
+    group.bench_function("le_float", |b| {
+        b.iter(|| black_box(x.clone().lower_equal_elem(0.0).float().into_data()))
+    });
+    group.bench_function("powi", |b| {
+        b.iter(|| black_box(x.clone().powi_scalar(2).into_data()))
+    });
+    group.bench_function("mul_self", |b| {
+        b.iter(|| black_box((x.clone() * x.clone()).into_data()))
+    });
+    group.bench_function("into_data", |b| b.iter(|| black_box(x.clone().into_data())));
+    let y = Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(vec![0.5f32; 1024 * 128], [1024, 128]),
+        &device,
+    );
+    group.bench_function("into_data_from_data", |b| {
+        b.iter(|| black_box(y.clone().into_data()))
+    });
+    group.bench_function("into_data_after_add", |b| {
+        b.iter(|| black_box((x.clone() + 1.0).into_data()))
+    });
+    group.bench_function("into_data_small", |b| {
+        b.iter(|| black_box(x.clone().slice([0..8, 0..128]).into_data()))
+    });
+    group.bench_function("iter_f32", |b| {
+        let data = y.clone().into_data();
+        b.iter(|| black_box(data.iter::<f32>().sum::<f32>()))
+    });
+    group.bench_function("to_vec_f32", |b| {
+        let data = y.clone().into_data();
+        b.iter(|| black_box(data.to_vec::<f32>().unwrap()))
+    });
+    group.bench_function("matmul_ones", |b| {
+        let ones = Tensor::<2>::ones([1, 1024], &device);
+        b.iter(|| black_box(ones.clone().matmul(x.clone()).into_data()))
+    });
+    group.finish();
+}

@@ -15,12 +15,12 @@ mod training;
 
 pub use device::{device, inference_device};
 pub use run::{
-    CONFIG_FILE, FINAL_WEIGHTS, INITIAL_WEIGHTS, METRICS_FILE, PendingRun, Run, SUMMARY_FILE, Stage,
-    Summary,
+    remove_partial_runs, PendingRun, Run, Stage, Summary, CONFIG_FILE, FINAL_WEIGHTS, HEALTH_FILE,
+    INITIAL_WEIGHTS, METRICS_FILE, SUMMARY_FILE,
 };
 pub use training::{
-    EVAL_CHUNK, EpochMetrics, Evaluation, Observer, Quiet, Trained, evaluate, fit, init_network,
-    model_shape, train,
+    evaluate, fit, init_network, model_shape, train, EpochMetrics, Evaluation, Observer, Quiet,
+    Trained, DEFAULT_HEALTH_EVERY, EVAL_CHUNK,
 };
 
 use std::path::{Path, PathBuf};

@@ -13,10 +13,11 @@ use burn::module::Module;
 use burn::tensor::Device;
 use nd_data::Dataset;
 use nd_models::Network;
+use nd_probe::EpochHealth;
 use nd_spec::{CheckedSpec, Spec};
 use serde::{Deserialize, Serialize};
 
-use crate::training::{EpochMetrics, Trained, model_shape};
+use crate::training::{model_shape, EpochMetrics, Trained};
 use crate::TrainError;
 
 /// The resolved spec.
@@ -29,6 +30,8 @@ pub const FINAL_WEIGHTS: &str = "final.bpk";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 /// Final numbers.
 pub const SUMMARY_FILE: &str = "summary.json";
+/// Live health statistics, one JSON object per epoch (optional when reading).
+pub const HEALTH_FILE: &str = "health.jsonl";
 
 /// `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +61,27 @@ pub struct Summary {
     pub stopped_early: Option<String>,
     /// The neuron-doctor version that wrote the run.
     pub version: String,
+}
+
+/// Temporary directories of runs being written in this process, so that an interrupt handler
+/// can remove them ([`remove_partial_runs`]).
+static PARTIAL_RUNS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes the temporary directories of every run still being written and returns their
+/// final names. For an interrupt handler: whatever was being written is gone, and no run that
+/// looks complete is left half-written.
+pub fn remove_partial_runs() -> Vec<PathBuf> {
+    let mut partial = PARTIAL_RUNS.lock().unwrap_or_else(|e| e.into_inner());
+    let removed: Vec<PathBuf> = partial.drain(..).collect();
+    for dir in &removed {
+        let _ = fs::remove_dir_all(dir);
+    }
+    removed
+}
+
+fn forget_partial(dir: &Path) {
+    let mut partial = PARTIAL_RUNS.lock().unwrap_or_else(|e| e.into_inner());
+    partial.retain(|d| d != dir);
 }
 
 /// A run directory being written: a hidden temporary directory, removed on drop unless
@@ -91,6 +115,10 @@ impl PendingRun {
             fs::remove_dir_all(&temp).map_err(|e| TrainError::io(&temp, e))?;
         }
         fs::create_dir(&temp).map_err(|e| TrainError::io(&temp, e))?;
+        PARTIAL_RUNS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(temp.clone());
         Ok(PendingRun {
             target: target.to_path_buf(),
             temp,
@@ -110,16 +138,21 @@ impl PendingRun {
     }
 
     /// Writes a trained run's files into the temporary directory.
-    pub fn write(&self, spec: &CheckedSpec, data: &Dataset, trained: &Trained) -> Result<(), TrainError> {
+    pub fn write(
+        &self,
+        spec: &CheckedSpec,
+        data: &Dataset,
+        trained: &Trained,
+    ) -> Result<(), TrainError> {
         write_file(&self.temp.join(CONFIG_FILE), spec.to_toml().as_bytes())?;
         save_weights(&trained.initial, &self.temp.join(INITIAL_WEIGHTS))?;
         save_weights(&trained.network, &self.temp.join(FINAL_WEIGHTS))?;
-        let mut lines = String::new();
-        for m in &trained.metrics {
-            lines.push_str(&serde_json::to_string(m).expect("metrics serialize"));
-            lines.push('\n');
-        }
+        let lines = jsonl(&trained.metrics);
         write_file(&self.temp.join(METRICS_FILE), lines.as_bytes())?;
+        write_file(
+            &self.temp.join(HEALTH_FILE),
+            jsonl(&trained.health).as_bytes(),
+        )?;
         let summary = Summary {
             name: spec.name.clone(),
             dataset: data.name.clone(),
@@ -152,6 +185,7 @@ impl PendingRun {
             fs::rename(&self.temp, &self.target).map_err(|e| TrainError::io(&self.target, e))?;
         }
         self.committed = true;
+        forget_partial(&self.temp);
         Ok(self.target.clone())
     }
 }
@@ -160,8 +194,18 @@ impl Drop for PendingRun {
     fn drop(&mut self) {
         if !self.committed {
             let _ = fs::remove_dir_all(&self.temp);
+            forget_partial(&self.temp);
         }
     }
+}
+
+fn jsonl<T: Serialize>(items: &[T]) -> String {
+    let mut lines = String::new();
+    for item in items {
+        lines.push_str(&serde_json::to_string(item).expect("run records serialize"));
+        lines.push('\n');
+    }
+    lines
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
@@ -207,6 +251,8 @@ pub struct Run {
     pub metrics: Vec<EpochMetrics>,
     /// Its summary.
     pub summary: Summary,
+    /// Its live health statistics (empty for runs written without them).
+    pub health: Vec<EpochHealth>,
 }
 
 impl Run {
@@ -218,7 +264,13 @@ impl Run {
                 problem: "no such run directory".into(),
             });
         }
-        for file in [CONFIG_FILE, INITIAL_WEIGHTS, FINAL_WEIGHTS, METRICS_FILE, SUMMARY_FILE] {
+        for file in [
+            CONFIG_FILE,
+            INITIAL_WEIGHTS,
+            FINAL_WEIGHTS,
+            METRICS_FILE,
+            SUMMARY_FILE,
+        ] {
             if !dir.join(file).is_file() {
                 return Err(TrainError::NotARun {
                     dir: dir.to_path_buf(),
@@ -226,35 +278,63 @@ impl Run {
                 });
             }
         }
-        let spec = Spec::from_file(&dir.join(CONFIG_FILE))?.check().map_err(|e| e.in_file(&dir.join(CONFIG_FILE)))?;
+        let spec = Spec::from_file(&dir.join(CONFIG_FILE))?
+            .check()
+            .map_err(|e| e.in_file(&dir.join(CONFIG_FILE)))?;
         let metrics_path = dir.join(METRICS_FILE);
-        let text = fs::read_to_string(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
+        let text =
+            fs::read_to_string(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
         let mut metrics = Vec::new();
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             let m: EpochMetrics = serde_json::from_str(line).map_err(|e| TrainError::Corrupt {
-                    path: metrics_path.clone(),
-                    problem: format!("line {}: {e}", i + 1),
-                })?;
+                path: metrics_path.clone(),
+                problem: format!("line {}: {e}", i + 1),
+            })?;
             metrics.push(m);
         }
         let summary_path = dir.join(SUMMARY_FILE);
-        let text = fs::read_to_string(&summary_path).map_err(|e| TrainError::io(&summary_path, e))?;
+        let text =
+            fs::read_to_string(&summary_path).map_err(|e| TrainError::io(&summary_path, e))?;
         let summary: Summary = serde_json::from_str(&text).map_err(|e| TrainError::Corrupt {
             path: summary_path.clone(),
             problem: e.to_string(),
         })?;
+        let health_path = dir.join(HEALTH_FILE);
+        let health = match fs::read_to_string(&health_path) {
+            Ok(text) => text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .enumerate()
+                .map(|(i, line)| {
+                    serde_json::from_str(line).map_err(|e| TrainError::Corrupt {
+                        path: health_path.clone(),
+                        problem: format!("line {}: {e}", i + 1),
+                    })
+                })
+                .collect::<Result<Vec<EpochHealth>, _>>()?,
+            Err(_) => Vec::new(),
+        };
         Ok(Run {
             dir: dir.to_path_buf(),
             spec,
             metrics,
             summary,
+            health,
         })
     }
 
     /// Loads the run's weights at `stage` into a network built from its spec.
-    pub fn network(&self, stage: Stage, data: &Dataset, device: &Device) -> Result<Network, TrainError> {
+    pub fn network(
+        &self,
+        stage: Stage,
+        data: &Dataset,
+        device: &Device,
+    ) -> Result<Network, TrainError> {
         let fresh = Network::new(&self.spec, &model_shape(data), device)?;
         Ok(fresh.load_weights(&self.dir.join(stage.file()))?)
     }
 }
-

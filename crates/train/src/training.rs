@@ -4,18 +4,23 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
+use burn::optim::{
+    decay::WeightDecayConfig, momentum::MomentumConfig, AdamConfig, GradientsParams, SgdConfig,
+};
 use burn::tensor::Device;
-use nd_probe::{features, loss};
 use nd_data::{Dataset, Split, Targets};
 use nd_models::{ModelShape, Network};
+use nd_probe::{features, loss, EpochHealth, HealthAccumulator};
 use nd_spec::{CheckedSpec, Optimizer};
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+
+/// Every how many batches health statistics are sampled by default.
+pub const DEFAULT_HEALTH_EVERY: usize = 4;
 
 /// Rows per forward pass when evaluating (bounds memory for conv nets).
 pub const EVAL_CHUNK: usize = 512;
@@ -67,6 +72,13 @@ pub trait Observer {
     fn start(&mut self, _epochs: usize, _batches: usize) {}
     /// One optimizer step done.
     fn batch(&mut self) {}
+    /// Sample every n-th batch for live health statistics (0 = none). The default, 4, keeps
+    /// the overhead under a few percent of epoch time (see the README's benchmarks).
+    fn health_every(&self) -> usize {
+        DEFAULT_HEALTH_EVERY
+    }
+    /// The epoch's health statistics, just before [`Observer::epoch`].
+    fn health(&mut self, _health: &EpochHealth) {}
     /// One epoch done. Return `false` to stop training early.
     fn epoch(&mut self, _metrics: &EpochMetrics, _network: &Network) -> bool {
         true
@@ -86,6 +98,8 @@ pub struct Trained {
     pub network: Network,
     /// One entry per finished epoch.
     pub metrics: Vec<EpochMetrics>,
+    /// Live health statistics per finished epoch.
+    pub health: Vec<EpochHealth>,
     /// Why training ended before its budget, if it did.
     pub stopped_early: Option<String>,
     /// Wall time of the whole loop.
@@ -102,7 +116,11 @@ pub fn model_shape(data: &Dataset) -> ModelShape {
 }
 
 /// Seeds the device and builds the freshly initialized network for `spec`.
-pub fn init_network(spec: &CheckedSpec, data: &Dataset, device: &Device) -> Result<Network, TrainError> {
+pub fn init_network(
+    spec: &CheckedSpec,
+    data: &Dataset,
+    device: &Device,
+) -> Result<Network, TrainError> {
     device.seed(spec.train.seed);
     Ok(Network::new(spec, &model_shape(data), device)?)
 }
@@ -130,13 +148,16 @@ pub fn fit(
     let start = Instant::now();
     let initial = network.clone();
     let t = &spec.train;
-    let weight_decay = (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
+    let weight_decay =
+        (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
     let mut optimizer = match t.optimizer {
         Optimizer::Adam => AdamConfig::new().with_weight_decay(weight_decay).init(),
         Optimizer::Sgd => SgdConfig::new()
             .with_weight_decay(weight_decay.map(|w| WeightDecayConfig::new(w.penalty)))
             .with_momentum((t.momentum > 0.0).then(|| {
-                MomentumConfig::new().with_momentum(t.momentum).with_dampening(0.0)
+                MomentumConfig::new()
+                    .with_momentum(t.momentum)
+                    .with_dampening(0.0)
             }))
             .init(),
     };
@@ -149,18 +170,33 @@ pub fn fit(
     let mut order: Vec<usize> = (0..rows).collect();
     let mut network = network.train();
     let mut metrics = Vec::with_capacity(epochs);
+    let mut health = Vec::with_capacity(epochs);
+    let mut health_acc = HealthAccumulator::new(&network);
+    let every = observer.health_every();
     let mut stopped_early = None;
     for epoch in 1..=epochs {
         let epoch_start = Instant::now();
         order.shuffle(&mut rng);
-        for chunk in order.chunks(batch_size) {
+        for (batch, chunk) in order.chunks(batch_size).enumerate() {
             let input = features(&data.train, chunk, device);
-            let output = network.forward(input);
+            let sampled = every > 0 && batch % every == 0;
+            let (output, traces) = if sampled {
+                network.forward_traced(input)
+            } else {
+                (network.forward(input), Vec::new())
+            };
             let loss = loss(output, &data.train.targets, chunk, device);
-            let grads = GradientsParams::from_grads(loss.backward(), &network);
+            let gradients = loss.backward();
+            if sampled {
+                health_acc.add(&traces, &network, &gradients);
+            }
+            let grads = GradientsParams::from_grads(gradients, &network);
             network = optimizer.step(t.learning_rate, network, grads);
             observer.batch();
         }
+        let epoch_health = health_acc.finish(epoch);
+        observer.health(&epoch_health);
+        health.push(epoch_health);
         let train_eval = evaluate(&network, &data.train, device);
         let test_eval = evaluate(&network, &data.test, device);
         let m = EpochMetrics {
@@ -189,6 +225,7 @@ pub fn fit(
         initial,
         network: network.valid(),
         metrics,
+        health,
         stopped_early,
         seconds: start.elapsed().as_secs_f64(),
     })
@@ -215,7 +252,10 @@ pub fn evaluate(network: &Network, split: &Split, device: &Device) -> Evaluation
     for chunk in all.chunks(EVAL_CHUNK) {
         let output = network.forward(features(split, chunk, device));
         if let Targets::Classes(labels) = &split.targets {
-            let predicted: Vec<i64> = output.clone().argmax(1).into_data().iter::<i64>().collect();
+            let predicted = output.clone().argmax(1).into_data();
+            let predicted: Vec<i64> = predicted
+                .try_to_vec::<i64>()
+                .unwrap_or_else(|_| predicted.iter::<i64>().collect());
             correct += chunk
                 .iter()
                 .zip(&predicted)
@@ -239,4 +279,3 @@ pub fn evaluate(network: &Network, split: &Split, device: &Device) -> Evaluation
         },
     }
 }
-

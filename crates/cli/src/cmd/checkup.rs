@@ -10,7 +10,7 @@ use nd_report::Format;
 use nd_spec::Spec;
 use nd_train::PendingRun;
 
-use crate::cmd::fix::{FixFlags, exit_code, print_report};
+use crate::cmd::fix::{exit_code, print_report, FixFlags};
 use crate::progress::{FixProgress, TrainProgress};
 use crate::settings::{self, Overrides};
 
@@ -44,6 +44,7 @@ pub struct CheckupArgs {
 /// Runs `checkup`.
 pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
+    args.overrides.check()?;
     let spec = match &args.config {
         Some(path) => settings::load_spec(path, &args.overrides)?,
         None => args
@@ -57,17 +58,30 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
             println!("{line}");
         }
     };
-    let data = settings::load_data(&spec)?;
+    let origin = args
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the embedded default spec".into());
+    let data = settings::load_data(&spec, &origin)?;
     let out = settings::run_dir(args.out, &spec);
     let fix_dir = nd_remedy::fix_dir(&out);
     if fix_dir.exists() && !args.force {
-        anyhow::bail!("{}: fix directory already exists (use --force to replace it)", fix_dir.display());
+        anyhow::bail!(
+            "{}: fix directory already exists (use --force to replace it)",
+            fix_dir.display()
+        );
     }
     let pending = PendingRun::create(&out, args.force)?;
     let device = nd_train::device(spec.train.backend)?;
     say(format!(
         "== 1. train: {} ({} {:?} {}, {} epochs on {})",
-        spec.name, spec.model.kind, spec.model.hidden, spec.model.activation, spec.train.epochs, data.name
+        spec.name,
+        spec.model.kind,
+        spec.model.hidden,
+        spec.model.activation,
+        spec.train.epochs,
+        data.name
     ));
     let t0 = Instant::now();
     let mut progress = TrainProgress::new(&spec.name, args.quiet);
@@ -116,16 +130,36 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
         diagnose: DiagnoseOptions::default(),
         force: args.force,
     };
-    let report = nd_remedy::fix(&original, &options, &device, &mut FixProgress { quiet: args.quiet })?;
+    let report = nd_remedy::fix(
+        &original,
+        &options,
+        &device,
+        &mut FixProgress { quiet: args.quiet },
+    )?;
     let fix_seconds = t2.elapsed().as_secs_f64();
     print_report(&report, None, args.format)?;
     let verdict = if report.nothing_to_fix {
         "healthy: nothing to fix".to_string()
     } else if let Some(best) = report.best() {
-        let before = report.original.metrics.primary.first().copied().unwrap_or(f64::NAN);
-        let after = best.outcome.metrics.primary.first().copied().unwrap_or(f64::NAN);
+        let before = report
+            .original
+            .metrics
+            .primary
+            .first()
+            .copied()
+            .unwrap_or(f64::NAN);
+        let after = best
+            .outcome
+            .metrics
+            .primary
+            .first()
+            .copied()
+            .unwrap_or(f64::NAN);
         let (b, a) = if report.metric == "test_accuracy" {
-            (format!("{:.1}%", before * 100.0), format!("{:.1}%", after * 100.0))
+            (
+                format!("{:.1}%", before * 100.0),
+                format!("{:.1}%", after * 100.0),
+            )
         } else {
             (format!("{before:.4}"), format!("{after:.4}"))
         };

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use nd_probe::{CHECKS, Severity};
+use nd_probe::{Severity, CHECKS};
 use nd_remedy::{DiagnoseOptions, SplitName};
 use nd_report::Format;
 
@@ -70,6 +70,12 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         list_checks(args.format);
         return Ok(ExitCode::SUCCESS);
     }
+    if args.limit == Some(0) {
+        anyhow::bail!("--limit 0: probe at least 1 row");
+    }
+    if args.grad_batch == 0 {
+        anyhow::bail!("--grad-batch 0: the gradient probe needs at least 1 row");
+    }
     let dir = args.run.expect("clap requires RUN unless --list-checks");
     let run = nd_train::Run::open(&dir)?;
     let thresholds = crate::settings::thresholds(&run.spec, &args.threshold)?;
@@ -85,9 +91,16 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let diagnosis = nd_remedy::diagnose_run(&dir, &options, &device)?;
     match args.format {
         Format::Text => print!("{}", nd_report::diagnosis_text(&diagnosis)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&nd_report::diagnosis_json(&diagnosis))?),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&nd_report::diagnosis_json(&diagnosis))?
+        ),
         Format::Markdown => print!("{}", nd_report::diagnosis_markdown(&diagnosis)),
     }
     let failing = diagnosis.at_least(args.fail_on).next().is_some();
-    Ok(if failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failing {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -59,10 +59,17 @@ pub struct FixArgs {
 }
 
 /// Prints a fix report in `format`.
-pub fn print_report(report: &FixReport, revive: Option<&ReviveInfo>, format: Format) -> anyhow::Result<()> {
+pub fn print_report(
+    report: &FixReport,
+    revive: Option<&ReviveInfo>,
+    format: Format,
+) -> anyhow::Result<()> {
     match format {
         Format::Text => print!("{}", nd_report::fix_text(report, revive)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&nd_report::fix_json(report, revive))?),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&nd_report::fix_json(report, revive))?
+        ),
         Format::Markdown => print!("{}", nd_report::fix_markdown(report, revive)),
     }
     Ok(())
@@ -70,7 +77,11 @@ pub fn print_report(report: &FixReport, revive: Option<&ReviveInfo>, format: For
 
 /// The exit code of a fix: 0 cured or nothing to fix, 1 otherwise.
 pub fn exit_code(report: &FixReport) -> ExitCode {
-    if report.nothing_to_fix || report.cured() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if report.nothing_to_fix || report.cured() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// Runs `fix`.
@@ -88,7 +99,10 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("--try {}: {e}", candidate.label))?;
     }
     let device = nd_train::device(run.spec.train.backend)?;
-    let data = crate::settings::load_data(&run.spec)?;
+    let data = crate::settings::load_data(
+        &run.spec,
+        &args.run.join(nd_train::CONFIG_FILE).display().to_string(),
+    )?;
     let diagnosis = nd_remedy::diagnose_run(&args.run, &DiagnoseOptions::default(), &device)?;
     let original = Original {
         dir: &args.run,
@@ -113,10 +127,17 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
         }
         Strategy::Revive => {
             let trained = run.network(nd_train::Stage::Final, &data, &device)?;
-            let epochs = args.revive_epochs.unwrap_or((run.spec.train.epochs / 4).max(1));
-            let (report, info) = nd_remedy::revive(&original, &trained, epochs, &device, &mut progress)?;
+            let epochs = args
+                .revive_epochs
+                .unwrap_or((run.spec.train.epochs / 4).max(1));
+            let (report, info) =
+                nd_remedy::revive(&original, &trained, epochs, &device, &mut progress)?;
             print_report(&report, Some(&info), args.format)?;
-            Ok(if report.cured() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.cured() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

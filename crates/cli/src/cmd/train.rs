@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use nd_train::PendingRun;
 
-use crate::progress::TrainProgress;
+use crate::progress::{TrainProgress, Watch};
 use crate::settings::{self, Overrides};
 
 /// Arguments of `train`.
@@ -23,6 +23,14 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Warn on stderr as soon as a layer crosses a threshold (e.g. half its units dead).
+    #[arg(long)]
+    pub watch: bool,
+    /// End a hopeless run early, saving what it has: `error` stops when a layer is past its
+    /// threshold and the model is poor, `warning` when a layer is past its threshold, two
+    /// epochs in a row (or at once on a non-finite loss).
+    #[arg(long, value_name = "SEVERITY")]
+    pub stop_on: Option<nd_probe::Severity>,
     #[command(flatten)]
     pub overrides: Overrides,
 }
@@ -30,11 +38,19 @@ pub struct TrainArgs {
 /// Runs `train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let spec = settings::load_spec(&args.config, &args.overrides)?;
-    let data = settings::load_data(&spec)?;
+    let data = settings::load_data(&spec, &args.config.display().to_string())?;
     let out = settings::run_dir(args.out, &spec);
     let pending = PendingRun::create(&out, args.force)?;
     let device = nd_train::device(spec.train.backend)?;
     let mut progress = TrainProgress::new(&spec.name, args.quiet);
+    if args.watch || args.stop_on.is_some() {
+        progress = progress.with_watch(Watch {
+            warn: args.watch,
+            stop_on: args.stop_on,
+            thresholds: spec.doctor.clone(),
+            n_classes: data.n_classes,
+        });
+    }
     let trained = nd_train::train(&spec, &data, &device, &mut progress)?;
     progress.finish();
     pending.write(&spec, &data, &trained)?;
@@ -52,9 +68,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         trained.metrics.len(),
         trained.seconds
     );
-    if let Some(why) = &trained.stopped_early {
-        println!("stopped early: {why}");
+    match (&progress.stop_reason, &trained.stopped_early) {
+        (Some(why), _) => println!("stopped early by --stop-on: {why}"),
+        (None, Some(why)) => println!("stopped early: {why}"),
+        _ => {}
     }
     println!("run saved to {}", dir.display());
-    Ok(ExitCode::SUCCESS)
+    // A run ended by --stop-on is a failed run for a pipeline, though it is saved.
+    Ok(if progress.stop_reason.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -30,7 +30,11 @@ fn train_csv(t: &TestDir, csv: &str) -> std::process::Output {
 fn csv_with_row(row: usize, replacement: &str) -> String {
     let mut lines = vec!["a,b,y".to_string()];
     for i in 1..=10 {
-        lines.push(if i == row { replacement.to_string() } else { format!("{i},{},{}", 10 - i, i % 2) });
+        lines.push(if i == row {
+            replacement.to_string()
+        } else {
+            format!("{i},{},{}", 10 - i, i % 2)
+        });
     }
     lines.join("\n") + "\n"
 }
@@ -73,22 +77,34 @@ fn malformed_toml() {
 fn unknown_key_suggests_the_right_one() {
     let t = TestDir::new();
     let out = train_spec(&t, "[data]\ndataset = \"digits\"\n\n[model]\nhiden = [4]\n");
-    assert_bad_input(&out, &["spec.toml", "model.hiden", "did you mean `model.hidden`"]);
+    assert_bad_input(
+        &out,
+        &["spec.toml", "model.hiden", "did you mean `model.hidden`"],
+    );
     assert_no_run(&t);
 }
 
 #[test]
 fn unknown_activation() {
     let t = TestDir::new();
-    let out = train_spec(&t, "[data]\ndataset = \"digits\"\n\n[model]\nhidden = [4]\nactivation = \"relux\"\n");
-    assert_bad_input(&out, &["spec.toml", "model.activation", "relux", "leaky_relu"]);
+    let out = train_spec(
+        &t,
+        "[data]\ndataset = \"digits\"\n\n[model]\nhidden = [4]\nactivation = \"relux\"\n",
+    );
+    assert_bad_input(
+        &out,
+        &["spec.toml", "model.activation", "relux", "leaky_relu"],
+    );
     assert_no_run(&t);
 }
 
 #[test]
 fn zero_learning_rate() {
     let t = TestDir::new();
-    let out = train_spec(&t, &format!("[data]\ndataset = \"digits\"\n\n{TINY_MODEL}learning_rate = 0\n"));
+    let out = train_spec(
+        &t,
+        &format!("[data]\ndataset = \"digits\"\n\n{TINY_MODEL}learning_rate = 0\n"),
+    );
     assert_bad_input(&out, &["spec.toml", "train.learning_rate"]);
     assert_no_run(&t);
 }
@@ -96,7 +112,10 @@ fn zero_learning_rate() {
 #[test]
 fn zero_epochs() {
     let t = TestDir::new();
-    let out = train_spec(&t, "[data]\ndataset = \"digits\"\n\n[model]\nhidden = [4]\n\n[train]\nepochs = 0\n");
+    let out = train_spec(
+        &t,
+        "[data]\ndataset = \"digits\"\n\n[model]\nhidden = [4]\n\n[train]\nepochs = 0\n",
+    );
     assert_bad_input(&out, &["spec.toml", "train.epochs"]);
     assert_no_run(&t);
 }
@@ -106,7 +125,15 @@ fn zero_epochs() {
 #[test]
 fn zero_epochs_flag_names_the_flag() {
     let t = TestDir::new();
-    let out = t.cmd(&["train", &config("digits-relu.toml"), "-q", "--out", "run", "--epochs", "0"]);
+    let out = t.cmd(&[
+        "train",
+        &config("digits-relu.toml"),
+        "-q",
+        "--out",
+        "run",
+        "--epochs",
+        "0",
+    ]);
     assert_bad_input(&out, &["--epochs", "0"]);
     assert_no_run(&t);
 }
@@ -114,7 +141,10 @@ fn zero_epochs_flag_names_the_flag() {
 #[test]
 fn dropout_of_one() {
     let t = TestDir::new();
-    let out = train_spec(&t, "[data]\ndataset = \"digits\"\n\n[model]\nhidden = [4]\ndropout = 1.0\n");
+    let out = train_spec(
+        &t,
+        "[data]\ndataset = \"digits\"\n\n[model]\nhidden = [4]\ndropout = 1.0\n",
+    );
     assert_bad_input(&out, &["spec.toml", "model.dropout"]);
     assert_no_run(&t);
 }
@@ -122,7 +152,10 @@ fn dropout_of_one() {
 #[test]
 fn cnn_on_a_tabular_dataset() {
     let t = TestDir::new();
-    let out = train_spec(&t, "[data]\ndataset = \"iris\"\n\n[model]\nkind = \"cnn\"\nhidden = [4]\n");
+    let out = train_spec(
+        &t,
+        "[data]\ndataset = \"iris\"\n\n[model]\nkind = \"cnn\"\nhidden = [4]\n",
+    );
     assert_bad_input(&out, &["spec.toml", "cnn"]);
     assert_no_run(&t);
 }
@@ -221,7 +254,9 @@ fn diagnose_random_weights() {
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
     let noise: Vec<u8> = (0..len)
         .map(|_| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             (state >> 56) as u8
         })
         .collect();
@@ -236,9 +271,10 @@ fn diagnose_random_weights() {
 fn diagnose_weights_of_another_architecture() {
     let t = TestDir::new();
     quick_run(&t);
+    // digits-relu has hidden = [128, 128].
     t.write(
         "small.toml",
-        "name = \"small\"\n[data]\ndataset = \"digits\"\n[model]\nhidden = [64]\n[train]\nepochs = 1\n",
+        "[data]\ndataset = \"digits\"\n\n[model]\nhidden = [64]\n\n[train]\nepochs = 1\n",
     );
     t.train("small.toml", "small", &[]);
     std::fs::copy(t.join("small/final.bpk"), t.join("run/final.bpk")).unwrap();
@@ -258,7 +294,7 @@ fn diagnose_corrupt_summary() {
 #[test]
 fn diagnose_limit_zero_is_bad_input() {
     let t = TestDir::new();
-    t.train(&config("digits-relu.toml"), "run", &[]);
+    quick_run(&t);
     let out = t.cmd(&["diagnose", "run", "--limit", "0"]);
     assert_bad_input(&out, &["--limit"]);
 }

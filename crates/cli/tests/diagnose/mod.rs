@@ -15,7 +15,8 @@ fn train_and_diagnose(t: &TestDir, spec: &str, code: i32) -> Value {
 fn assert_finding(diagnosis: &Value, code: &str, severity: &str, layer: &str) {
     let all = findings(diagnosis);
     assert!(
-        all.iter().any(|(c, s, l)| c == code && s == severity && l == layer),
+        all.iter()
+            .any(|(c, s, l)| c == code && s == severity && l == layer),
         "no {severity} {code} on {layer:?} among {all:?}"
     );
     assert_eq!(diagnosis["healthy"], false);
@@ -24,7 +25,10 @@ fn assert_finding(diagnosis: &Value, code: &str, severity: &str, layer: &str) {
 /// Asserts a control is healthy: no warning or error, and `--fail-on warning` passes.
 fn assert_healthy(t: &TestDir, diagnosis: &Value) {
     assert_eq!(diagnosis["healthy"], true, "{diagnosis:#}");
-    let serious: Vec<_> = findings(diagnosis).into_iter().filter(|(_, s, _)| s != "advice").collect();
+    let serious: Vec<_> = findings(diagnosis)
+        .into_iter()
+        .filter(|(_, s, _)| s != "advice")
+        .collect();
     assert!(serious.is_empty(), "{serious:?}");
     t.expect(&["diagnose", "run", "--fail-on", "warning"], 0);
 }
@@ -34,13 +38,29 @@ fn dying_relu_is_dead_units_error_on_hidden_1() {
     let t = TestDir::new();
     let d = train_and_diagnose(&t, "broken/digits-dying-relu.toml", 1);
     assert_finding(&d, "dead-units", "error", "hidden.1");
-    assert!(num(layer(&d, "hidden.1"), "dead_fraction") > 0.9, "{:#}", layer(&d, "hidden.1"));
+    assert!(
+        num(layer(&d, "hidden.1"), "dead_fraction") > 0.9,
+        "{:#}",
+        layer(&d, "hidden.1")
+    );
     assert_eq!(num(layer(&d, "hidden.0"), "dead_fraction"), 0.0);
     // The remedy for too large a learning rate is a smaller one.
-    let dead = d["findings"].as_array().unwrap().iter().find(|f| f["code"] == "dead-units").unwrap();
-    let changes: Vec<_> = dead["remedies"].as_array().unwrap().iter().map(|r| r["change"].clone()).collect();
+    let dead = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "dead-units")
+        .unwrap();
+    let changes: Vec<_> = dead["remedies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["change"].clone())
+        .collect();
     assert!(
-        changes.iter().any(|c| c.get("train.learning_rate").is_some()),
+        changes
+            .iter()
+            .any(|c| c.get("train.learning_rate").is_some()),
         "no learning-rate remedy in {changes:?}"
     );
 }
@@ -60,20 +80,35 @@ fn saturated_sigmoid_is_saturated_units() {
     let t = TestDir::new();
     let d = train_and_diagnose(&t, "broken/digits-saturated-sigmoid.toml", 1);
     assert_finding(&d, "saturated-units", "error", "hidden.4");
-    assert!(num(layer(&d, "hidden.4"), "saturated_fraction") >= 0.25, "{:#}", layer(&d, "hidden.4"));
+    assert!(
+        num(layer(&d, "hidden.4"), "saturated_fraction") >= 0.25,
+        "{:#}",
+        layer(&d, "hidden.4")
+    );
 }
 
 #[test]
 fn born_dead_is_born_dead_error() {
     let t = TestDir::new();
     let d = train_and_diagnose(&t, "broken/digits-born-dead.toml", 1);
-    let born: Vec<_> = findings(&d).into_iter().filter(|(c, _, _)| c == "born-dead").collect();
+    let born: Vec<_> = findings(&d)
+        .into_iter()
+        .filter(|(c, _, _)| c == "born-dead")
+        .collect();
     assert_eq!(born.len(), 1, "{born:?}");
     assert_eq!(born[0].1, "error");
     // The first layer that is dead for every input at initialization.
     assert_eq!(born[0].2, "hidden.3");
-    let finding = d["findings"].as_array().unwrap().iter().find(|f| f["code"] == "born-dead").unwrap();
-    assert_eq!(finding["evidence"]["dead_fraction_at_init"]["hidden.3"], 1.0);
+    let finding = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "born-dead")
+        .unwrap();
+    assert_eq!(
+        finding["evidence"]["dead_fraction_at_init"]["hidden.3"],
+        1.0
+    );
 }
 
 #[test]
@@ -81,7 +116,12 @@ fn relu_head_regression_is_output_range_mismatch_on_output() {
     let t = TestDir::new();
     let d = train_and_diagnose(&t, "broken/diabetes-relu-head.toml", 1);
     assert_finding(&d, "output-range-mismatch", "error", "output");
-    let finding = d["findings"].as_array().unwrap().iter().find(|f| f["code"] == "output-range-mismatch").unwrap();
+    let finding = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "output-range-mismatch")
+        .unwrap();
     let remedies = finding["remedies"].to_string();
     assert!(remedies.contains("model.output_activation"), "{remedies}");
 }
@@ -119,7 +159,10 @@ fn healthy_digits_cnn_has_only_advice_and_fails_on_advice() {
     let t = TestDir::new();
     let d = train_and_diagnose(&t, "digits-cnn.toml", 0);
     assert_healthy(&t, &d);
-    assert!(!findings(&d).is_empty(), "the control has no advice any more: pick another for --fail-on advice");
+    assert!(
+        !findings(&d).is_empty(),
+        "the control has no advice any more: pick another for --fail-on advice"
+    );
     t.expect(&["diagnose", "run", "--fail-on", "advice"], 1);
 }
 
@@ -141,7 +184,13 @@ fn json_has_the_documented_shape() {
         for key in ["units", "dead", "dormant", "saturated"] {
             assert!(l[key].is_u64(), "{key} in {l}");
         }
-        for key in ["dead_fraction", "saturated_fraction", "grad_norm", "weight_std", "expected_weight_std"] {
+        for key in [
+            "dead_fraction",
+            "saturated_fraction",
+            "grad_norm",
+            "weight_std",
+            "expected_weight_std",
+        ] {
             assert!(l[key].is_number(), "{key} in {l}");
         }
     }
@@ -150,11 +199,17 @@ fn json_has_the_documented_shape() {
     assert!(!found.is_empty());
     for f in found {
         assert!(f["code"].is_string() && f["message"].is_string(), "{f}");
-        assert!(["advice", "warning", "error"].contains(&f["severity"].as_str().unwrap()), "{f}");
+        assert!(
+            ["advice", "warning", "error"].contains(&f["severity"].as_str().unwrap()),
+            "{f}"
+        );
         assert!(f["layer"].is_string() || f["layer"].is_null(), "{f}");
         assert!(f["evidence"].is_object(), "{f}");
         for r in f["remedies"].as_array().expect("remedies") {
-            assert!(r["change"].as_object().is_some_and(|c| !c.is_empty()), "{r}");
+            assert!(
+                r["change"].as_object().is_some_and(|c| !c.is_empty()),
+                "{r}"
+            );
             assert!(r["why"].is_string(), "{r}");
         }
     }
@@ -164,10 +219,17 @@ fn json_has_the_documented_shape() {
 fn split_and_limit_choose_the_probed_rows() {
     let t = TestDir::new();
     t.train(&config("broken/digits-dying-relu.toml"), "run", &[]);
-    let d = json(&t.expect(&["diagnose", "run", "--format", "json", "--split", "test", "--limit", "100"], 1));
+    let d = json(&t.expect(
+        &[
+            "diagnose", "run", "--format", "json", "--split", "test", "--limit", "100",
+        ],
+        1,
+    ));
     assert_eq!(d["data"]["split"], "test");
     assert_eq!(d["data"]["samples"], 100);
-    assert!(findings(&d).iter().any(|(c, s, _)| c == "dead-units" && s == "error"));
+    assert!(findings(&d)
+        .iter()
+        .any(|(c, s, _)| c == "dead-units" && s == "error"));
 }
 
 #[test]
@@ -183,7 +245,10 @@ fn markdown_starts_with_the_heading() {
 fn list_checks_lists_all_ten_codes() {
     let t = TestDir::new();
     let text = stdout(&t.expect(&["diagnose", "--list-checks"], 0));
-    let mut codes: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let mut codes: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     codes.sort_unstable();
     let mut expected = [
         "dead-units",

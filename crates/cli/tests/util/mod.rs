@@ -7,6 +7,15 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// The files every run directory holds.
+pub const RUN_FILES: [&str; 5] = [
+    "config.toml",
+    "final.bpk",
+    "initial.bpk",
+    "metrics.jsonl",
+    "summary.json",
+];
+
 /// The repository's `configs/` directory, where the documented example specs live.
 const CONFIGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs");
 
@@ -102,7 +111,9 @@ impl TestDir {
         self.read(rel)
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{rel}: {l:?} is not JSON: {e}")))
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{rel}: {l:?} is not JSON: {e}"))
+            })
             .collect()
     }
 
@@ -111,10 +122,27 @@ impl TestDir {
         let path = self.join(rel);
         let mut names: Vec<String> = fs::read_dir(&path)
             .unwrap_or_else(|e| panic!("list {}: {e}", path.display()))
-            .map(|e| e.expect("directory entry").file_name().to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("directory entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         names.sort();
         names
+    }
+
+    /// Asserts that `rel` is a complete run: it holds the five documented files (later
+    /// versions may add more; the format is additive).
+    pub fn assert_run(&self, rel: &str) {
+        let entries = self.entries(rel);
+        for file in RUN_FILES {
+            assert!(
+                entries.iter().any(|e| e == file),
+                "{rel} lacks {file}: {entries:?}"
+            );
+        }
     }
 
     /// Asserts that no temporary `.NAME.partial-PID` directory (or its `.old` twin) is left
@@ -150,8 +178,13 @@ pub fn stderr(out: &Output) -> String {
 
 /// Stdout parsed as one JSON document.
 pub fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", stdout(out), stderr(out)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            stdout(out),
+            stderr(out)
+        )
+    })
 }
 
 /// Asserts the exit code, showing the command's output when it differs.
@@ -170,11 +203,22 @@ pub fn assert_code(out: &Output, code: i32, args: &[&str]) {
 /// `error:`, contains every one of `names`, and is not a panic.
 pub fn assert_bad_input(out: &Output, names: &[&str]) {
     let err = stderr(out);
-    assert_eq!(out.status.code(), Some(2), "expected exit 2\n--- stdout\n{}\n--- stderr\n{err}", stdout(out));
-    assert!(!err.contains("panicked"), "a panic, not an error message:\n{err}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected exit 2\n--- stdout\n{}\n--- stderr\n{err}",
+        stdout(out)
+    );
+    assert!(
+        !err.contains("panicked"),
+        "a panic, not an error message:\n{err}"
+    );
     let line = err.trim_end_matches('\n');
     assert!(!line.contains('\n'), "stderr is not one line:\n{err}");
-    assert!(line.starts_with("error: "), "stderr does not start with `error: `:\n{err}");
+    assert!(
+        line.starts_with("error: "),
+        "stderr does not start with `error: `:\n{err}"
+    );
     for name in names {
         assert!(line.contains(name), "stderr does not name {name:?}:\n{err}");
     }
@@ -208,5 +252,7 @@ pub fn layer<'a>(diagnosis: &'a Value, name: &str) -> &'a Value {
 
 /// A number field, with a message that names it when it is missing.
 pub fn num(value: &Value, field: &str) -> f64 {
-    value[field].as_f64().unwrap_or_else(|| panic!("{field} is not a number in {value:#}"))
+    value[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{field} is not a number in {value:#}"))
 }

@@ -7,7 +7,9 @@ use crate::util::{assert_bad_input, config, json, num, stdout, TestDir};
 
 /// The recommended candidate of a fix report.
 fn best(report: &Value) -> &Value {
-    let index = report["best"].as_u64().unwrap_or_else(|| panic!("no best candidate in {report:#}"));
+    let index = report["best"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no best candidate in {report:#}"));
     &report["candidates"][index as usize]
 }
 
@@ -44,7 +46,17 @@ fn dying_relu_is_cured_and_the_fixed_spec_is_written() {
     let t = TestDir::new();
     t.train(&config("broken/digits-dying-relu.toml"), "run", &[]);
     let report = json(&t.expect(
-        &["fix", "run", "-q", "--seeds", "2", "--candidates", "2", "--format", "json"],
+        &[
+            "fix",
+            "run",
+            "-q",
+            "--seeds",
+            "2",
+            "--candidates",
+            "2",
+            "--format",
+            "json",
+        ],
         0,
     ));
     assert_eq!(report["cured"], true);
@@ -70,25 +82,40 @@ fn dying_relu_is_cured_and_the_fixed_spec_is_written() {
         .collect();
     assert!(remaining.is_empty(), "{remaining:?}");
 
-    let fixed: toml::Table = toml::from_str(&t.read("run.fix/fixed.toml")).expect("fixed.toml is TOML");
+    let fixed: toml::Table =
+        toml::from_str(&t.read("run.fix/fixed.toml")).expect("fixed.toml is TOML");
     let changes = best["candidate"]["changes"].as_array().expect("changes");
     assert!(!changes.is_empty());
     for change in changes {
         let (key, value) = (change[0].as_str().unwrap(), change[1].as_str().unwrap());
         let (section, leaf) = key.split_once('.').unwrap();
-        let written = &fixed[section][leaf];
-        let written = written.as_str().map(String::from).unwrap_or_else(|| written.to_string());
+        let written = fixed
+            .get(section)
+            .and_then(|s| s.get(leaf))
+            .unwrap_or_else(|| panic!("fixed.toml lacks {key}"));
+        let written = written
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| written.to_string());
         assert_eq!(written, value, "{key} in fixed.toml");
     }
-    assert_eq!(report["fixed_spec"].as_str(), Some(t.read("run.fix/fixed.toml").as_str()));
+    assert_eq!(
+        report["fixed_spec"].as_str(),
+        Some(t.read("run.fix/fixed.toml").as_str())
+    );
     // Every candidate's run is kept beside fixed.toml, complete.
-    let runs: Vec<String> = t.entries("run.fix").into_iter().filter(|n| n != "fixed.toml").collect();
-    assert_eq!(runs.len(), report["candidates"].as_array().unwrap().len(), "{runs:?}");
+    let runs: Vec<String> = t
+        .entries("run.fix")
+        .into_iter()
+        .filter(|n| n != "fixed.toml")
+        .collect();
+    assert_eq!(
+        runs.len(),
+        report["candidates"].as_array().unwrap().len(),
+        "{runs:?}"
+    );
     for run in runs {
-        assert_eq!(
-            t.entries(&format!("run.fix/{run}")),
-            ["config.toml", "final.bpk", "initial.bpk", "metrics.jsonl", "summary.json"]
-        );
+        t.assert_run(&format!("run.fix/{run}"));
     }
     t.assert_no_partial();
 }
@@ -115,7 +142,20 @@ fn relu_head_is_cured_by_a_linear_output() {
 fn saturated_sigmoid_gets_a_cure() {
     let t = TestDir::new();
     t.train(&config("broken/digits-saturated-sigmoid.toml"), "run", &[]);
-    let out = t.expect(&["fix", "run", "-q", "--seeds", "2", "--candidates", "2", "--format", "json"], 0);
+    let out = t.expect(
+        &[
+            "fix",
+            "run",
+            "-q",
+            "--seeds",
+            "2",
+            "--candidates",
+            "2",
+            "--format",
+            "json",
+        ],
+        0,
+    );
     let report = json(&out);
     assert_eq!(report["cured"], true);
     let best = best(&report);
@@ -154,7 +194,11 @@ fn try_adds_a_hand_made_candidate() {
         "json",
     ];
     let report = json(&t.expect(&args, 0));
-    assert_eq!(report["candidates"].as_array().unwrap().len(), 2, "{report:#}");
+    assert_eq!(
+        report["candidates"].as_array().unwrap().len(),
+        2,
+        "{report:#}"
+    );
     let leaky = candidate(&report, "model.activation=leaky_relu");
     assert_eq!(leaky["candidate"]["from"], "try");
     assert!(t.join("run.fix/activation-leaky_relu/final.bpk").is_file());
@@ -179,7 +223,11 @@ fn existing_fix_dir_is_replaced_only_with_force() {
 #[test]
 fn try_with_an_unknown_key_is_bad_input() {
     let t = TestDir::new();
-    t.train(&config("broken/digits-dying-relu.toml"), "run", &["--epochs", "1"]);
+    t.train(
+        &config("broken/digits-dying-relu.toml"),
+        "run",
+        &["--epochs", "1"],
+    );
     let out = t.cmd(&["fix", "run", "-q", "--try", "model.nope=1"]);
     assert_bad_input(&out, &["model.nope"]);
     assert!(!t.join("run.fix").exists());
@@ -189,10 +237,20 @@ fn try_with_an_unknown_key_is_bad_input() {
 fn revive_recycles_the_dead_units() {
     let t = TestDir::new();
     t.train(&config("broken/digits-dying-relu.toml"), "run", &[]);
-    let out = t.cmd(&["fix", "run", "-q", "--strategy", "revive", "--format", "json"]);
+    let out = t.cmd(&[
+        "fix",
+        "run",
+        "-q",
+        "--strategy",
+        "revive",
+        "--format",
+        "json",
+    ]);
     assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
     let report = json(&out);
-    let recycled = report["revive"]["recycled"].as_array().expect("revive.recycled");
+    let recycled = report["revive"]["recycled"]
+        .as_array()
+        .expect("revive.recycled");
     let hidden_1 = recycled
         .iter()
         .find(|r| r[0] == "hidden.1")
