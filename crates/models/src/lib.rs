@@ -383,6 +383,16 @@ impl Network {
     pub fn with_layer_params(mut self, index: usize, params: LayerParams) -> Network {
         let convs = self.convs.len();
         let LayerParams { weight, bias } = params;
+        let info = &self.layers[index];
+        assert_eq!(
+            weight.dims(),
+            [info.fan_in, info.units],
+            "weight shape of {}",
+            info.name
+        );
+        if let Some(b) = &bias {
+            assert_eq!(b.dims(), [info.units], "bias shape of {}", info.name);
+        }
         let set_bias = |old: Option<Param<Tensor<1>>>| match (old, bias) {
             (Some(old), Some(new)) => Some(replace_param(old, new)),
             (old, _) => old,

@@ -21,10 +21,14 @@ pub struct LayerHealth {
     /// `hidden.0`, ..., `output`.
     pub name: String,
     /// Units inactive on every sampled row (relu family; 0 otherwise).
+    #[serde(deserialize_with = "crate::null_as_nan")]
     pub dead_fraction: f64,
     /// Units saturated on at least 90% of sampled rows (sigmoid, tanh; 0 otherwise).
+    #[serde(deserialize_with = "crate::null_as_nan")]
     pub saturated_fraction: f64,
-    /// Mean L2 norm of the weight gradient over the sampled batches.
+    /// Mean L2 norm of the weight gradient over the sampled batches (NaN once it diverged,
+    /// written as `null`).
+    #[serde(deserialize_with = "crate::null_as_nan")]
     pub grad_norm: f64,
 }
 
@@ -52,6 +56,8 @@ impl EpochHealth {
 
 struct SiteHealth {
     activation: Activation,
+    /// Observations seen (rows, or rows x pixels for conv).
+    observations: usize,
     pre_max: Option<Tensor<2>>,
     saturated: Option<Tensor<2>>,
 }
@@ -75,6 +81,7 @@ impl HealthAccumulator {
                 .iter()
                 .map(|s| SiteHealth {
                     activation: s.activation,
+                    observations: 0,
                     pre_max: None,
                     saturated: None,
                 })
@@ -91,6 +98,7 @@ impl HealthAccumulator {
         self.rows += traces.first().map(|t| t.post.dims()[0]).unwrap_or(0);
         for (site, trace) in self.sites.iter_mut().zip(traces) {
             // Detached: these reductions must not grow the autodiff graph.
+            site.observations += trace.pre.dims()[0];
             let pre = trace.pre.clone().detach();
             let post = trace.post.clone().detach();
             let pre_max = pre.max_dim(0);
@@ -127,7 +135,6 @@ impl HealthAccumulator {
 
     /// The epoch's health; the accumulator starts over.
     pub fn finish(&mut self, epoch: usize) -> EpochHealth {
-        let rows = self.rows.max(1) as f64;
         let batches = self.batches.max(1) as f64;
         let mut layers = Vec::with_capacity(self.names.len());
         for (i, name) in self.names.iter().enumerate() {
@@ -137,12 +144,16 @@ impl HealthAccumulator {
                         (true, Some(m)) => fraction(m, |v| v <= 0.0),
                         _ => 0.0,
                     };
+                    let observations = site.observations.max(1) as f64;
                     let saturated = site
                         .saturated
                         .take()
-                        .map(|s| fraction(s, |count| count / rows >= SATURATED_UNIT_FRACTION))
+                        .map(|s| {
+                            fraction(s, |count| count / observations >= SATURATED_UNIT_FRACTION)
+                        })
                         .unwrap_or(0.0);
                     site.pre_max = None;
+                    site.observations = 0;
                     (dead, saturated)
                 }
                 None => (0.0, 0.0),

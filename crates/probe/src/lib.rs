@@ -29,4 +29,21 @@ pub use batch::{features, host_values, loss};
 pub use findings::{check, Check, Finding, Remedy, Severity, CHECKS};
 pub use health::{EpochHealth, HealthAccumulator, LayerHealth};
 pub use measure::{probe, LayerStats, OutputStats, Probe, ProbeOptions};
+/// serde_json writes a non-finite float as `null`; read it back as NaN.
+pub fn null_as_nan<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+}
+
+/// Like [`null_as_nan`] for optional fields: absent is `None`, `null` is `Some(NaN)` (use with
+/// `#[serde(default)]`).
+pub fn null_as_some_nan<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<f64>, D::Error> {
+    use serde::Deserialize;
+    Ok(Some(
+        Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN),
+    ))
+}
+
 pub use rules::{diagnose, is_healthy, EpochPoint, Evidence, Harm};

@@ -388,7 +388,7 @@ named_enum!(
         XavierUniform = "xavier_uniform",
         /// Glorot normal: std = gain * sqrt(2 / (fan_in + fan_out)).
         XavierNormal = "xavier_normal",
-        /// LeCun normal: std = gain / sqrt(fan_in) with the activation's gain.
+        /// LeCun normal: std = 1 / sqrt(fan_in) (gain-free by definition; for selu).
         LecunNormal = "lecun_normal",
         /// N(0, init_std).
         Normal = "normal",

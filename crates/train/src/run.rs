@@ -177,7 +177,7 @@ impl PendingRun {
             if !self.force {
                 return Err(TrainError::RunExists(self.target.clone()));
             }
-            let old = self.temp.with_extension("old");
+            let old = PathBuf::from(format!("{}.old", self.temp.display()));
             fs::rename(&self.target, &old).map_err(|e| TrainError::io(&self.target, e))?;
             fs::rename(&self.temp, &self.target).map_err(|e| TrainError::io(&self.target, e))?;
             fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
@@ -316,7 +316,8 @@ impl Run {
                     })
                 })
                 .collect::<Result<Vec<EpochHealth>, _>>()?,
-            Err(_) => Vec::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(TrainError::io(&health_path, e)),
         };
         Ok(Run {
             dir: dir.to_path_buf(),

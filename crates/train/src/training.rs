@@ -31,27 +31,34 @@ pub struct EpochMetrics {
     /// 1-based epoch.
     pub epoch: usize,
     /// Mean loss over the train split, in inference mode, after the epoch.
-    #[serde(deserialize_with = "null_as_nan")]
+    #[serde(deserialize_with = "nd_probe::null_as_nan")]
     pub train_loss: f64,
     /// Mean loss over the test split.
-    #[serde(deserialize_with = "null_as_nan")]
+    #[serde(deserialize_with = "nd_probe::null_as_nan")]
     pub test_loss: f64,
     /// Classification: fraction of train rows right.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "nd_probe::null_as_some_nan"
+    )]
     pub train_accuracy: Option<f64>,
     /// Classification: fraction of test rows right.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "nd_probe::null_as_some_nan"
+    )]
     pub test_accuracy: Option<f64>,
     /// Regression: mean squared error on the test split (in the scaled target's units).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "nd_probe::null_as_some_nan"
+    )]
     pub test_mse: Option<f64>,
     /// Wall time of the epoch, training and evaluation.
     pub seconds: f64,
-}
-
-/// serde_json writes a non-finite float as `null`; read it back as NaN.
-fn null_as_nan<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
 impl EpochMetrics {

@@ -423,9 +423,18 @@ fn learning_rate_is_high_from_0_01_with_adam_and_0_1_with_sgd() {
     assert!(lr_is_high(&with(Optimizer::Adam, 0.01)));
     assert!(!lr_is_high(&with(Optimizer::Sgd, 0.099)));
     assert!(lr_is_high(&with(Optimizer::Sgd, 0.1)));
+    // Adam far above its customary step goes straight back to 0.001; otherwise a tenth.
     assert_eq!(
         lower_lr(&with(Optimizer::Adam, 0.05), "").change["train.learning_rate"],
-        0.005
+        0.001
+    );
+    assert_eq!(
+        lower_lr(&with(Optimizer::Adam, 0.003), "").change["train.learning_rate"],
+        0.0003
+    );
+    assert_eq!(
+        lower_lr(&with(Optimizer::Sgd, 0.5), "").change["train.learning_rate"],
+        0.05
     );
 }
 
@@ -851,7 +860,7 @@ fn dead_remedies_reset_negative_biases_first_then_lower_a_high_learning_rate() {
         remedies(f),
         [
             "model.bias_init=0.0",
-            "train.learning_rate=0.005",
+            "train.learning_rate=0.001",
             LEAKY,
             BATCH_NORM
         ]
@@ -901,7 +910,7 @@ fn units_born_dead_put_the_learning_rate_after_the_activation() {
     assert!(f.message.ends_with("(born with 50%)"), "{}", f.message);
     assert_eq!(
         remedies(f),
-        [LEAKY, "train.learning_rate=0.005", BATCH_NORM]
+        [LEAKY, "train.learning_rate=0.001", BATCH_NORM]
     );
     // With negative biases, the biases are the cause: no learning-rate remedy at all.
     case.spec = spec(|s| {
@@ -926,7 +935,7 @@ fn units_that_died_in_training_are_told_apart_from_those_born_dead() {
     kill(case.initial_site("hidden.1"), 0..4);
     assert_eq!(
         remedies(only(&case.run(), "dead-units")),
-        ["train.learning_rate=0.005", LEAKY, BATCH_NORM]
+        ["train.learning_rate=0.001", LEAKY, BATCH_NORM]
     );
 }
 
@@ -1113,7 +1122,7 @@ fn saturated_remedies_init_first_then_relu_then_batch_norm_then_learning_rate() 
             "model.init=xavier_uniform",
             TO_RELU,
             BATCH_NORM,
-            "train.learning_rate=0.005"
+            "train.learning_rate=0.001"
         ]
     );
     // Already on Xavier with batch norm and a modest learning rate: only the switch to ReLU.
@@ -1708,7 +1717,7 @@ fn no_stall_for_a_healthy_plateau_or_a_poor_model_still_learning() {
 #[test]
 fn stall_remedies_follow_the_optimizer() {
     for (optimizer, lr, expected) in [
-        (Optimizer::Adam, 0.05, vec!["train.learning_rate=0.005"]),
+        (Optimizer::Adam, 0.05, vec!["train.learning_rate=0.001"]),
         (Optimizer::Sgd, 0.2, vec!["train.learning_rate=0.02"]),
         (
             Optimizer::Sgd,
