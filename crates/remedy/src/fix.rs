@@ -548,7 +548,7 @@ fn minimum_gain(original: &SeedMetrics, regression: bool) -> f64 {
 /// Seed `i` of the candidate is compared with seed `i` of the original (same data, same split,
 /// same budget). The gain is the mean paired difference of the primary metric (sign flipped for
 /// MSE, so positive is better). It is *clear* when the candidate wins on every paired seed and
-/// the gain beats the margin: the larger of [`minimum_gain`] and twice the standard error of
+/// the gain beats the margin: the larger of `minimum_gain` (1 accuracy point, or 5% of the MSE) and twice the standard error of
 /// the paired differences (roughly a one-sided paired t-test; with one seed, three times the
 /// minimum).
 pub fn judge(

@@ -251,7 +251,7 @@ fn ops(c: &mut Criterion) {
     });
     group.bench_function("to_vec_f32", |b| {
         let data = y.clone().into_data();
-        b.iter(|| black_box(data.to_vec::<f32>().unwrap()))
+        b.iter(|| black_box(data.try_to_vec::<f32>().unwrap()))
     });
     group.bench_function("matmul_ones", |b| {
         let ones = Tensor::<2>::ones([1, 1024], &device);

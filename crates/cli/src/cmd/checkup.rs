@@ -23,7 +23,7 @@ pub struct CheckupArgs {
     /// The model spec (TOML). Without one: the embedded demo, a ReLU digits classifier whose
     /// units die.
     pub config: Option<PathBuf>,
-    /// The run directory to write (default: runs/<name>); candidates go to <run>.fix/.
+    /// The run directory to write (default: runs/NAME); candidates go to RUN.fix/.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Replace existing run and fix directories.

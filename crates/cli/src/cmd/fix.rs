@@ -50,7 +50,7 @@ pub struct FixArgs {
     /// Output: text, json, or markdown.
     #[arg(long, default_value = "text", value_name = "FORMAT")]
     pub format: Format,
-    /// Replace an existing <run>.fix directory.
+    /// Replace an existing RUN.fix directory.
     #[arg(long)]
     pub force: bool,
     /// No progress bars.

@@ -14,7 +14,7 @@ use crate::settings::{self, Overrides};
 pub struct TrainArgs {
     /// The model spec (TOML).
     pub config: PathBuf,
-    /// The run directory to write (default: runs/<name>).
+    /// The run directory to write (default: runs/NAME).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Replace an existing run directory.
