@@ -130,6 +130,7 @@ impl SiteStats {
 pub(crate) struct SiteAccumulator {
     name: String,
     activation: Activation,
+    leaky_slope: f64,
     units: usize,
     observations: usize,
     /// Rows: inactive, saturated, sum, sum of squares, sum |x|; `[5, units]`.
@@ -142,10 +143,16 @@ pub(crate) struct SiteAccumulator {
 }
 
 impl SiteAccumulator {
-    pub(crate) fn new(name: String, activation: Activation, units: usize) -> Self {
+    pub(crate) fn new(
+        name: String,
+        activation: Activation,
+        leaky_slope: f64,
+        units: usize,
+    ) -> Self {
         Self {
             name,
             activation,
+            leaky_slope,
             units,
             observations: 0,
             sums: None,
@@ -160,24 +167,25 @@ impl SiteAccumulator {
     pub(crate) fn add(&mut self, pre: Tensor<2>, post: Tensor<2>) {
         let [rows, _] = post.dims();
         self.observations += rows;
-        let inactive = pre.clone().lower_equal_elem(0.0).float().sum_dim(0);
+        // Column sums as a [1, rows] x [rows, units] product: ndarray reduces along the batch
+        // axis with strided reads, several times slower than its matrix product.
+        let ones = Tensor::<2>::ones([1, rows], &pre.device());
+        let column_sum = |x: Tensor<2>| ones.clone().matmul(x);
+        let inactive = column_sum(pre.clone().lower_equal_elem(0.0).float());
         let saturated = match self.activation {
-            Activation::Sigmoid => post
-                .clone()
-                .lower_elem(SIGMOID_SATURATION)
-                .bool_or(post.clone().greater_elem(1.0 - SIGMOID_SATURATION))
-                .float()
-                .sum_dim(0),
-            Activation::Tanh => post
-                .clone()
-                .abs()
-                .greater_elem(TANH_SATURATION)
-                .float()
-                .sum_dim(0),
+            Activation::Sigmoid => column_sum(
+                post.clone()
+                    .lower_elem(SIGMOID_SATURATION)
+                    .bool_or(post.clone().greater_elem(1.0 - SIGMOID_SATURATION))
+                    .float(),
+            ),
+            Activation::Tanh => {
+                column_sum(post.clone().abs().greater_elem(TANH_SATURATION).float())
+            }
             _ => inactive.clone().zeros_like(),
         };
-        let sum = post.clone().sum_dim(0);
-        let sum_sq = post.clone().powi_scalar(2).sum_dim(0);
+        let sum = column_sum(post.clone());
+        let sum_sq = column_sum(post.clone() * post.clone());
         // relu, sigmoid and softplus never go negative: |x| is x.
         let sum_abs = if matches!(
             self.activation,
@@ -185,24 +193,33 @@ impl SiteAccumulator {
         ) {
             sum.clone()
         } else {
-            post.clone().abs().sum_dim(0)
+            column_sum(post.clone().abs())
         };
         let batch = Tensor::cat(vec![inactive, saturated, sum, sum_sq, sum_abs], 0);
         self.sums = Some(match self.sums.take() {
             Some(acc) => acc + batch,
             None => batch,
         });
-        let min = post.clone().min_dim(0);
-        let max = post.clone().max_dim(0);
+        // For a non-decreasing activation f, max f(x) = f(max x) and min f(x) = f(min x): the
+        // post-activation extremes follow from the pre-activation ones on the host. GELU and
+        // SiLU dip below zero and need their own.
+        let monotonic = !matches!(self.activation, Activation::Gelu | Activation::Silu);
+        let (min, max) = if monotonic {
+            (pre.clone().min_dim(0), None)
+        } else {
+            (post.clone().min_dim(0), Some(post.clone().max_dim(0)))
+        };
         let pre_max = pre.clone().max_dim(0);
         self.min = Some(match self.min.take() {
             Some(acc) => acc.min_pair(min),
             None => min,
         });
-        self.max = Some(match self.max.take() {
-            Some(acc) => acc.max_pair(max),
-            None => max,
-        });
+        if let Some(max) = max {
+            self.max = Some(match self.max.take() {
+                Some(acc) => acc.max_pair(max),
+                None => max,
+            });
+        }
         self.pre_max = Some(match self.pre_max.take() {
             Some(acc) => acc.max_pair(pre_max),
             None => pre_max,
@@ -220,6 +237,18 @@ impl SiteAccumulator {
         let host = |t: Option<Tensor<2>>| -> Vec<f64> {
             t.map(|t| host_values(t).into_iter().map(f64::from).collect())
                 .unwrap_or_else(|| vec![0.0; units])
+        };
+        let monotonic = !matches!(self.activation, Activation::Gelu | Activation::Silu);
+        let pre_max = host(self.pre_max);
+        let (min, max) = if monotonic {
+            let f = |x: f64| activate(self.activation, self.leaky_slope, x);
+            let pre_min = host(self.min);
+            (
+                pre_min.into_iter().map(f).collect(),
+                pre_max.iter().map(|&x| f(x)).collect(),
+            )
+        } else {
+            (host(self.min), host(self.max))
         };
         let sums = host(self.sums);
         let (sums, row) = (
@@ -249,9 +278,9 @@ impl SiteAccumulator {
             mean,
             std,
             mean_abs,
-            min: host(self.min),
-            max: host(self.max),
-            pre_max: host(self.pre_max),
+            min,
+            max,
+            pre_max,
             pre_histogram: self
                 .pre_hist
                 .map(HistogramAccumulator::finish)
@@ -261,6 +290,58 @@ impl SiteAccumulator {
                 .map(HistogramAccumulator::finish)
                 .unwrap_or_else(Histogram::empty),
         }
+    }
+}
+
+/// A hidden activation on one value, for statistics derived on the host.
+pub fn activate(activation: Activation, leaky_slope: f64, x: f64) -> f64 {
+    const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+    const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
+    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+    match activation {
+        Activation::Relu => x.max(0.0),
+        Activation::LeakyRelu => {
+            if x > 0.0 {
+                x
+            } else {
+                leaky_slope * x
+            }
+        }
+        Activation::Elu => {
+            if x > 0.0 {
+                x
+            } else {
+                x.exp_m1()
+            }
+        }
+        Activation::Selu => SELU_SCALE * if x > 0.0 { x } else { SELU_ALPHA * x.exp_m1() },
+        Activation::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+        Activation::Silu => x * sigmoid(x),
+        Activation::Softplus => {
+            if x > 20.0 {
+                x
+            } else {
+                x.exp().ln_1p()
+            }
+        }
+        Activation::Sigmoid => sigmoid(x),
+        Activation::Tanh => x.tanh(),
+        Activation::Identity => x,
+    }
+}
+
+/// The error function (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7).
+fn erf(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let y = 1.0 - poly * (-x * x).exp();
+    if x >= 0.0 {
+        y
+    } else {
+        -y
     }
 }
 

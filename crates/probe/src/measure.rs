@@ -143,7 +143,7 @@ pub fn probe(network: &Network, split: &Split, device: &Device, options: &ProbeO
     let mut accumulators: Vec<SiteAccumulator> = network
         .sites()
         .iter()
-        .map(|s| SiteAccumulator::new(s.name.clone(), s.activation, s.units))
+        .map(|s| SiteAccumulator::new(s.name.clone(), s.activation, network.leaky_slope(), s.units))
         .collect();
     let mut output = OutputAccumulator::default();
     let all: Vec<usize> = (0..rows).collect();
@@ -312,3 +312,6 @@ fn fraction(v: &[f64], pred: impl Fn(f64) -> bool) -> f64 {
     }
     v.iter().filter(|x| pred(**x)).count() as f64 / v.len() as f64
 }
+
+#[cfg(test)]
+mod tests;
