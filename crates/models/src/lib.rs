@@ -468,7 +468,17 @@ impl Network {
         let loaded =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.try_load_file(path)))
                 .map_err(|_| weights_error("weights file is corrupt".into()))?
-                .map_err(|e| weights_error(format!("weights do not fit this spec: {e}")))?;
+                .map_err(|e| {
+                    let text = e.to_string();
+                    if text.contains("magic") || text.contains("truncated") || text.contains("I/O")
+                    {
+                        weights_error(format!(
+                            "not a complete weights file (damaged or truncated?): {text}"
+                        ))
+                    } else {
+                        weights_error(format!("weights do not fit this spec: {text}"))
+                    }
+                })?;
         let shapes_after: Vec<Vec<usize>> = loaded
             .layer_params()
             .iter()

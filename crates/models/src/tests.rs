@@ -1081,3 +1081,36 @@ fn with_layer_params_refuses_a_bias_of_the_wrong_length() {
     // Reaching here, the one-element bias is broadcast over all 16 units.
     let _ = net.forward(Tensor::zeros([2, 4], &device));
 }
+
+// Fuzzing the weights loader (bounded; `cargo xtask fuzz` runs many more cases): a damaged
+// file, at any byte, is an error or a network of the right shape, never a panic or a hang.
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(24)
+    ))]
+    #[test]
+    fn damaged_weights_never_panic(
+        cut in 0usize..4096,
+        flips in proptest::collection::vec((0usize..4096, 0u8..=255), 0..8),
+        tail in proptest::collection::vec(0u8..=255, 0..64),
+    ) {
+        let _rng = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let device = device();
+        let spec = spec("hidden = [16, 8]");
+        let net = || Network::new(&spec, &IRIS, &device).unwrap();
+        let mut bytes = std::fs::read(saved(&net(), &dir, "good.bpk")).unwrap();
+        for (at, value) in flips {
+            let len = bytes.len();
+            bytes[at % len] ^= value;
+        }
+        bytes.truncate(bytes.len().saturating_sub(cut % bytes.len().max(1)));
+        bytes.extend(tail);
+        let path = dir.path().join("fuzzed.bpk");
+        std::fs::write(&path, &bytes).unwrap();
+        match net().load_weights(&path) {
+            Ok(loaded) => proptest::prop_assert_eq!(loaded.num_params(), net().num_params()),
+            Err(err) => proptest::prop_assert!(err.to_string().contains(&path.display().to_string())),
+        }
+    }
+}

@@ -361,7 +361,7 @@ impl Histogram {
 }
 
 /// Rows of the first chunk that the histograms are drawn from.
-pub const HISTOGRAM_ROWS: usize = 1024;
+pub const HISTOGRAM_ROWS: usize = 256;
 
 /// A histogram of up to [`HISTOGRAM_ROWS`] rows of one chunk, binned on the host. Histograms are
 /// for looking at, so a sample is enough; counting every value on the device cost more than the

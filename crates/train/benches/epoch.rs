@@ -62,6 +62,14 @@ struct Setup {
     network: Network,
 }
 
+/// An observer that turns live health sampling off.
+struct NoHealth;
+impl nd_train::Observer for NoHealth {
+    fn health_every(&self) -> usize {
+        0
+    }
+}
+
 fn setup() -> Setup {
     let spec = nd_spec::Spec::from_toml_str(SPEC, "bench-digits")
         .and_then(|spec| spec.check())
@@ -108,6 +116,17 @@ fn epoch(c: &mut Criterion) {
             || network.clone(),
             |network| {
                 nd_train::fit(network, &spec, &data, &device, 1, &mut Quiet).expect("training runs")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    // The same epoch without live health sampling: the difference is the monitoring's cost.
+    group.bench_function("digits_mlp_fit_no_health", |b| {
+        b.iter_batched(
+            || network.clone(),
+            |network| {
+                nd_train::fit(network, &spec, &data, &device, 1, &mut NoHealth)
+                    .expect("training runs")
             },
             BatchSize::SmallInput,
         )
