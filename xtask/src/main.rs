@@ -2,6 +2,8 @@
 //!
 //! - `cargo xtask ci` runs every check CI runs, cheapest first, and stops at the first failure.
 //! - `cargo xtask bench` runs the criterion benchmarks and sums up their medians.
+//! - `cargo xtask report` renders a real HTML report in headless Chromium and checks it
+//!   (`--screenshot`: and saves `docs/report.png`).
 //!
 //! The crate uses std only, so that `cargo xtask` builds in a second even on a cold cache.
 //! It shares the workspace's target directory (burn gives its xtask a separate one): with
@@ -10,6 +12,7 @@
 
 mod bench;
 mod ci;
+mod report;
 mod step;
 
 use std::process::ExitCode;
@@ -26,10 +29,16 @@ Tasks:
                    doc      RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps
                    test     cargo nextest run --workspace
                    doctest  cargo test --workspace --doc
+                   report   cargo xtask report (skipped when chromium is not installed)
   bench [-- ARGS]
                  run the criterion benchmarks (cargo bench -p nd-train --bench '*'),
                  print their medians and where criterion keeps the results; ARGS go to criterion,
                  e.g. `cargo xtask bench -- probe/` to run only the probe benchmarks
+  report [--screenshot]
+                 build neuron-doctor, train and fix the broken demo spec with --report, open
+                 the report in headless Chromium (`chromium`, or $CHROMIUM) and check that it
+                 loads and that its SVG charts name the layers; --screenshot also saves
+                 docs/report.png (1280 pixels wide) for the README
   help           print this help (also -h, --help)
 
 Each step prints a `==> step` header and its wall time; a summary of the times ends the run.
@@ -41,6 +50,7 @@ Exit status: 0 all steps passed, 1 a step failed, 2 bad usage or a tool is missi
 enum Task {
     Ci,
     Bench { criterion_args: Vec<String> },
+    Report { screenshot: bool },
     Help,
 }
 
@@ -68,6 +78,14 @@ fn parse(args: &[String]) -> Result<Task, String> {
                 "`bench` passes arguments to criterion after `--`, got {extra:?} (try `cargo xtask bench -- {extra}`)"
             )),
         },
+        "report" => match rest {
+            [] => Ok(Task::Report { screenshot: false }),
+            [flag] if flag == "-h" || flag == "--help" => Ok(Task::Help),
+            [flag] if flag == "--screenshot" => Ok(Task::Report { screenshot: true }),
+            [extra, ..] => Err(format!(
+                "`report` takes only --screenshot, got {extra:?}"
+            )),
+        },
         other => Err(format!("unknown task {other:?}")),
     }
 }
@@ -88,6 +106,7 @@ fn main() -> ExitCode {
         }
         Task::Ci => ci::run(),
         Task::Bench { criterion_args } => bench::run(&criterion_args),
+        Task::Report { screenshot } => report::run(screenshot),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -146,6 +165,21 @@ mod tests {
         );
         let error = parse(&args(&["bench", "probe/"])).unwrap_err();
         assert!(error.contains("cargo xtask bench -- probe/"), "{error}");
+    }
+
+    #[test]
+    fn report_takes_only_the_screenshot_flag() {
+        assert_eq!(
+            parse(&args(&["report"])),
+            Ok(Task::Report { screenshot: false })
+        );
+        assert_eq!(
+            parse(&args(&["report", "--screenshot"])),
+            Ok(Task::Report { screenshot: true })
+        );
+        assert_eq!(parse(&args(&["report", "--help"])), Ok(Task::Help));
+        let error = parse(&args(&["report", "--open"])).unwrap_err();
+        assert!(error.contains("--open"), "{error}");
     }
 
     #[test]

@@ -53,6 +53,8 @@ impl Step {
 enum Outcome {
     Passed,
     Failed,
+    /// Not run because something it needs is missing (said when it was skipped).
+    Skipped,
 }
 
 /// Runs steps in the workspace root with the cargo that runs the xtask, and remembers how long
@@ -83,7 +85,7 @@ impl Runner {
     }
 
     /// A cargo command in the workspace root.
-    fn cargo_command(&self) -> Command {
+    pub fn cargo_command(&self) -> Command {
         let mut command = Command::new(&self.cargo);
         command.current_dir(&self.root);
         command
@@ -157,6 +159,60 @@ impl Runner {
         }
     }
 
+    /// Runs a step that is more than one cargo command: `body` does the work and returns what
+    /// went wrong, if anything; the header, the timing and the summary entry are as for
+    /// [`Runner::run`].
+    pub fn run_custom(
+        &mut self,
+        name: &'static str,
+        shown: &str,
+        hint: &str,
+        body: impl FnOnce(&Runner) -> Result<(), String>,
+    ) -> Result<(), Failure> {
+        println!("==> {name}: {shown}");
+        let start = Instant::now();
+        let result = body(self);
+        let elapsed = start.elapsed();
+        let outcome = if result.is_ok() {
+            Outcome::Passed
+        } else {
+            Outcome::Failed
+        };
+        self.done.push((name, elapsed, outcome));
+        println!(
+            "    {name}: {} in {}\n",
+            outcome.word(),
+            format_duration(elapsed)
+        );
+        result.map_err(|problem| Failure {
+            message: format!("step {name} failed: {problem}"),
+            hint: (!hint.is_empty()).then(|| hint.to_string()),
+            exit_code: 1,
+        })
+    }
+
+    /// Records a step as skipped, saying why.
+    pub fn skip(&mut self, name: &'static str, reason: &str) {
+        println!("==> {name}: skipped: {reason}\n");
+        self.done.push((name, Duration::ZERO, Outcome::Skipped));
+    }
+
+    /// Steps that passed.
+    pub fn passed(&self) -> usize {
+        self.done
+            .iter()
+            .filter(|(_, _, outcome)| *outcome == Outcome::Passed)
+            .count()
+    }
+
+    /// Steps that were skipped.
+    pub fn skipped(&self) -> usize {
+        self.done
+            .iter()
+            .filter(|(_, _, outcome)| *outcome == Outcome::Skipped)
+            .count()
+    }
+
     /// Prints each step's time and outcome; `not_run` names the planned steps that never ran.
     pub fn summary(&self, not_run: &[&str]) {
         println!("==> summary");
@@ -169,11 +225,11 @@ impl Runner {
             .max()
             .unwrap_or(0);
         for (name, elapsed, outcome) in &self.done {
-            println!(
-                "    {name:<width$}  {:>8}  {}",
-                format_duration(*elapsed),
-                outcome.word()
-            );
+            let time = match outcome {
+                Outcome::Skipped => "-".to_string(),
+                _ => format_duration(*elapsed),
+            };
+            println!("    {name:<width$}  {time:>8}  {}", outcome.word());
         }
         for name in not_run {
             println!("    {name:<width$}  {:>8}  not run", "-");
@@ -191,6 +247,7 @@ impl Outcome {
         match self {
             Outcome::Passed => "ok",
             Outcome::Failed => "FAILED",
+            Outcome::Skipped => "skipped",
         }
     }
 }

@@ -5,9 +5,11 @@
 
 mod diagnosis;
 mod fix;
+mod html;
 
 pub use diagnosis::{diagnosis_json, diagnosis_markdown, diagnosis_text};
 pub use fix::{fix_json, fix_markdown, fix_text};
+pub use html::{html_report, HtmlInput};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

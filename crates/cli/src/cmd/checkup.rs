@@ -36,15 +36,36 @@ pub struct CheckupArgs {
     /// Output: text, json (the fix report), or markdown.
     #[arg(long, default_value = "text", value_name = "FORMAT")]
     pub format: Format,
+    /// Where to write the HTML report (default: RUN.report.html beside the run directory).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_report")]
+    pub report: Option<PathBuf>,
+    /// Do not write the HTML report.
+    #[arg(long)]
+    pub no_report: bool,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `runs/NAME` -> `runs/NAME.report.html`.
+fn default_report_path(run_dir: &std::path::Path) -> PathBuf {
+    let mut name = run_dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "run".into());
+    name.push(".report.html");
+    run_dir.with_file_name(name)
 }
 
 /// Runs `checkup`.
 pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     args.overrides.check()?;
+    let chosen_report = args
+        .report
+        .as_deref()
+        .map(crate::cmd::diagnose::check_report_path)
+        .transpose()?;
     let spec = match &args.config {
         Some(path) => settings::load_spec(path, &args.overrides)?,
         None => args
@@ -174,9 +195,30 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
     } else {
         "no cure found among the candidates".to_string()
     };
+    let report_path = if args.no_report {
+        None
+    } else {
+        Some(chosen_report.unwrap_or_else(|| default_report_path(&run_dir)))
+    };
+    if let Some(path) = &report_path {
+        let html = nd_report::html_report(&nd_report::HtmlInput {
+            diagnosis: &diagnosis,
+            metrics: &trained.metrics,
+            health: &trained.health,
+            fix: Some(&report),
+        });
+        crate::cmd::diagnose::write_report(path, &html)?;
+    }
     say(format!(
         "\n== verdict: {verdict}\n   time: train {train_seconds:.1}s, diagnose {diagnose_seconds:.1}s, fix {fix_seconds:.1}s, total {:.1}s",
         start.elapsed().as_secs_f64()
     ));
+    if let Some(path) = &report_path {
+        if text {
+            say(format!("   report: {}", path.display()));
+        } else {
+            eprintln!("report: {}", path.display());
+        }
+    }
     Ok(exit_code(&report))
 }

@@ -1,6 +1,6 @@
 //! `neuron-doctor diagnose`: probe a run and print the findings.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -32,6 +32,10 @@ pub struct DiagnoseArgs {
     /// Override a `[doctor]` threshold, e.g. `--threshold dead_fraction_error=0.3` (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub threshold: Vec<String>,
+    /// Also write a self-contained HTML report (charts of every layer, the training curves,
+    /// the findings) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// List every check with its code and a one-line description, then exit (with
     /// `--format markdown`: each check's full documentation).
     #[arg(long)]
@@ -76,6 +80,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     if args.grad_batch == 0 {
         anyhow::bail!("--grad-batch 0: the gradient probe needs at least 1 row");
     }
+    let report = args.report.as_deref().map(check_report_path).transpose()?;
     let dir = args.run.expect("clap requires RUN unless --list-checks");
     let run = nd_train::Run::open(&dir)?;
     let thresholds = crate::settings::thresholds(&run.spec, &args.threshold)?;
@@ -97,10 +102,67 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         ),
         Format::Markdown => print!("{}", nd_report::diagnosis_markdown(&diagnosis)),
     }
+    if let Some(path) = &report {
+        let html = nd_report::html_report(&nd_report::HtmlInput {
+            diagnosis: &diagnosis,
+            metrics: &run.metrics,
+            health: &run.health,
+            fix: None,
+        });
+        write_report(path, &html)?;
+        eprintln!("report: {}", path.display());
+    }
     let failing = diagnosis.at_least(args.fail_on).next().is_some();
     Ok(if failing {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Checks a `--report` path before any work is done: it must name a file in an existing
+/// directory.
+pub fn check_report_path(path: &Path) -> anyhow::Result<PathBuf> {
+    if path.is_dir() {
+        anyhow::bail!("--report {}: is a directory", path.display());
+    }
+    if path.file_name().is_none() {
+        anyhow::bail!("--report {}: not a file name", path.display());
+    }
+    let dir = report_dir(path);
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "--report {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(path.to_path_buf())
+}
+
+/// The directory a report goes to (`.` for a bare file name).
+fn report_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes an HTML report atomically: into a hidden temporary file beside `path`, then renamed
+/// over it, so a report that exists is complete.
+pub fn write_report(path: &Path, html: &str) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("--report {}: not a file name", path.display()))?;
+    let temporary = report_dir(path).join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = std::fs::write(&temporary, html).and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&temporary);
+        anyhow::bail!("--report {}: {error}", path.display());
+    }
+    Ok(())
 }

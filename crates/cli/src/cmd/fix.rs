@@ -50,6 +50,10 @@ pub struct FixArgs {
     /// Output: text, json, or markdown.
     #[arg(long, default_value = "text", value_name = "FORMAT")]
     pub format: Format,
+    /// Also write a self-contained HTML report to FILE: the diagnosis' charts and the original
+    /// and every candidate side by side.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Replace an existing RUN.fix directory.
     #[arg(long)]
     pub force: bool,
@@ -86,6 +90,11 @@ pub fn exit_code(report: &FixReport) -> ExitCode {
 
 /// Runs `fix`.
 pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
+    let report_path = args
+        .report
+        .as_deref()
+        .map(crate::cmd::diagnose::check_report_path)
+        .transpose()?;
     let run = nd_train::Run::open(&args.run)?;
     let extra = args
         .flags
@@ -123,6 +132,7 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
             };
             let report = nd_remedy::fix(&original, &options, &device, &mut progress)?;
             print_report(&report, None, args.format)?;
+            write_html(report_path.as_deref(), &run, &diagnosis, &report)?;
             Ok(exit_code(&report))
         }
         Strategy::Revive => {
@@ -133,6 +143,7 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
             let (report, info) =
                 nd_remedy::revive(&original, &trained, epochs, &device, &mut progress)?;
             print_report(&report, Some(&info), args.format)?;
+            write_html(report_path.as_deref(), &run, &diagnosis, &report)?;
             Ok(if report.cured() {
                 ExitCode::SUCCESS
             } else {
@@ -140,4 +151,25 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// Writes the `--report` HTML file, when one was asked for, and says where on stderr.
+fn write_html(
+    path: Option<&std::path::Path>,
+    run: &nd_train::Run,
+    diagnosis: &nd_remedy::Diagnosis,
+    report: &FixReport,
+) -> anyhow::Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let html = nd_report::html_report(&nd_report::HtmlInput {
+        diagnosis,
+        metrics: &run.metrics,
+        health: &run.health,
+        fix: Some(report),
+    });
+    crate::cmd::diagnose::write_report(path, &html)?;
+    eprintln!("report: {}", path.display());
+    Ok(())
 }
