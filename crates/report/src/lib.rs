@@ -1,5 +1,6 @@
 //! neuron-doctor's output: the same diagnosis or fix report as a table for people, JSON for
-//! machines (additive only: consumers must tolerate new fields), or Markdown for pull requests.
+//! machines (additive only: consumers must tolerate new fields), Markdown for pull requests, or
+//! one self-contained HTML page with inline SVG charts (`html_report`).
 //!
 //! Rendering is pure: every function returns a `String` and never prints.
 
