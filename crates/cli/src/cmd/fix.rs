@@ -112,7 +112,20 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
         &run.spec,
         &args.run.join(nd_train::CONFIG_FILE).display().to_string(),
     )?;
-    let diagnosis = nd_remedy::diagnose_run(&args.run, &DiagnoseOptions::default(), &device)?;
+    // The run is already open and its data loaded: diagnose the networks directly rather than
+    // through `diagnose_run`, which would read the run and load the data a second time.
+    let initial = run.network(nd_train::Stage::Initial, &data, &device)?;
+    let trained = run.network(nd_train::Stage::Final, &data, &device)?;
+    let diagnosis = nd_remedy::diagnose_networks(
+        &args.run.display().to_string(),
+        &run.spec,
+        &data,
+        &initial,
+        &trained,
+        &run.metrics,
+        &DiagnoseOptions::default(),
+        &device,
+    );
     let original = Original {
         dir: &args.run,
         spec: &run.spec,
@@ -136,7 +149,6 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
             Ok(exit_code(&report))
         }
         Strategy::Revive => {
-            let trained = run.network(nd_train::Stage::Final, &data, &device)?;
             let epochs = args
                 .revive_epochs
                 .unwrap_or((run.spec.train.epochs / 4).max(1));
