@@ -37,6 +37,7 @@ enum Command {
 
 fn main() -> ExitCode {
     restore_sigpipe();
+    ensure_runtime_dir();
     // Ctrl-C or a kill: remove what was being written, so no half-written run is left that
     // looks complete, and say so. Finished runs are never touched.
     let _ = ctrlc::set_handler(|| {
@@ -85,6 +86,35 @@ fn one_line(err: &anyhow::Error) -> String {
     line.replace('\n', " ")
 }
 
+/// Mesa's drivers (the software Vulkan one included) print "XDG_RUNTIME_DIR is invalid or not
+/// set" to stderr, several times, in a headless session that has no runtime directory. Give
+/// them a private one (mode 0700, as the XDG spec asks) when the session has none; an existing
+/// setting is left alone.
+fn ensure_runtime_dir() {
+    #[cfg(all(unix, feature = "wgpu"))]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        let dir = std::env::temp_dir().join(format!("neuron-doctor-runtime-{uid}"));
+        let made = std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Ok(()),
+                _ => Err(e),
+            });
+        let private = std::fs::symlink_metadata(&dir).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0
+        });
+        if made.is_ok() && private {
+            // Before any thread starts: nothing else reads the environment yet.
+            std::env::set_var("XDG_RUNTIME_DIR", dir);
+        }
+    }
+}
+
 /// Rust ignores SIGPIPE, so `neuron-doctor ... | head` would panic on the closed pipe; take the
 /// default action instead (end quietly), as command-line tools do.
 fn restore_sigpipe() {
@@ -96,10 +126,14 @@ fn restore_sigpipe() {
 }
 
 fn init_logging(verbose: u8) {
+    // wgpu logs every graphics API it fails to open while looking for an adapter (no Vulkan
+    // driver, no EGL display) as an ERROR, even when another API then works; when none does,
+    // the backend's own one-line error says so. Shown from -vv on.
+    const GPU_PROBING: &str = "wgpu_hal=off,wgpu_core=off,naga=off";
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
+        0 => format!("warn,{GPU_PROBING}"),
+        1 => format!("info,{GPU_PROBING}"),
+        _ => "debug".to_string(),
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -5,6 +5,7 @@
 //! `<topic>/mod.rs` so that cargo does not also build each of them as a test binary of its
 //! own (it auto-discovers every `tests/*.rs`).
 
+mod backend;
 mod diagnose;
 mod errors;
 mod fix;

@@ -31,7 +31,7 @@ mod init;
 pub use activation::{apply_activation, apply_output_activation};
 pub use init::{expected_std, initializer};
 
-use burn::module::{Module, Param};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
@@ -522,6 +522,25 @@ fn linear_with_bias(mut linear: Linear, bias: f64, units: usize, device: &Device
         .bias
         .map(|b| replace_param(b, Tensor::full([units], bias, device)));
     linear
+}
+
+impl Network {
+    /// Moves the network to `device`, drawing its lazily initialized parameters first on the
+    /// device it was built on. burn initializes parameters at first use, and a plain `fork` of
+    /// a fresh network would make the draw on `device` instead, from that device's own random
+    /// generator: a network built on the CPU from a seed then has the same weights on every
+    /// backend. `fork` (not `to_device`) keeps the parameters trainable leaves.
+    pub fn fork_initialized(self, device: &Device) -> Network {
+        /// Reads every float parameter, which makes burn draw it.
+        struct Draw;
+        impl ModuleVisitor for Draw {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let _ = param.val();
+            }
+        }
+        self.visit(&mut Draw);
+        self.fork(device)
+    }
 }
 
 #[cfg(test)]

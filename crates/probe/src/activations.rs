@@ -133,8 +133,13 @@ pub(crate) struct SiteAccumulator {
     leaky_slope: f64,
     units: usize,
     observations: usize,
-    /// Rows: inactive, saturated, sum, sum of squares, sum |x|; `[5, units]`.
+    /// Rows: inactive, saturated, sum, sum of squares about [`Self::shift`], sum |x|;
+    /// `[5, units]`.
     sums: Option<Tensor<2>>,
+    /// Each unit's mean over the first chunk, `[1, units]`: squares are summed about it, not
+    /// about zero. A saturated unit sits near 1 with a tiny spread, and E[x^2] - E[x]^2 in f32
+    /// would lose that spread to rounding (about sqrt(f32 epsilon) = 3e-4 of noise in the std).
+    shift: Option<Tensor<2>>,
     min: Option<Tensor<2>>,
     max: Option<Tensor<2>>,
     pre_max: Option<Tensor<2>>,
@@ -156,6 +161,7 @@ impl SiteAccumulator {
             units,
             observations: 0,
             sums: None,
+            shift: None,
             min: None,
             max: None,
             pre_max: None,
@@ -185,7 +191,12 @@ impl SiteAccumulator {
             _ => inactive.clone().zeros_like(),
         };
         let sum = column_sum(post.clone());
-        let sum_sq = column_sum(post.clone() * post.clone());
+        let shift = self
+            .shift
+            .get_or_insert_with(|| sum.clone() / rows as f64)
+            .clone();
+        let centered = post.clone() - shift;
+        let sum_sq = column_sum(centered.clone() * centered);
         // relu, sigmoid and softplus never go negative: |x| is x.
         let sum_abs = if matches!(
             self.activation,
@@ -250,6 +261,7 @@ impl SiteAccumulator {
         } else {
             (host(self.min), host(self.max))
         };
+        let shift = host(self.shift);
         let sums = host(self.sums);
         let (sums, row) = (
             if sums.len() == 5 * units {
@@ -262,10 +274,12 @@ impl SiteAccumulator {
         let inactive_fraction = sums[row(0)].iter().map(|v| v / n).collect();
         let saturated_fraction = sums[row(1)].iter().map(|v| v / n).collect();
         let mean: Vec<f64> = sums[row(2)].iter().map(|v| v / n).collect();
+        // Var x = E[(x - c)^2] - (E[x] - c)^2 for the per-unit shift c.
         let std = sums[row(3)]
             .iter()
             .zip(&mean)
-            .map(|(sq, m)| (sq / n - m * m).max(0.0).sqrt())
+            .zip(&shift)
+            .map(|((sq, m), c)| (sq / n - (m - c) * (m - c)).max(0.0).sqrt())
             .collect();
         let mean_abs = sums[row(4)].iter().map(|v| v / n).collect();
         SiteStats {

@@ -41,3 +41,6 @@ pub enum RemedyError {
     #[error(transparent)]
     Spec(#[from] nd_spec::SpecError),
 }
+
+#[cfg(all(test, feature = "wgpu"))]
+mod parity_tests;

@@ -42,8 +42,12 @@ pub fn revive(
     let spec = original.spec;
     let tau = spec.doctor.dormant_tau;
     // Fresh weights for recycled units come from a network initialized with another seed.
-    device.seed(spec.train.seed.wrapping_add(0x2ed0));
-    let fresh = Network::new(spec, &nd_train::model_shape(original.data), device)?;
+    let fresh = nd_train::init_network_with_seed(
+        spec,
+        original.data,
+        spec.train.seed.wrapping_add(0x2ed0),
+        device,
+    )?;
     let fresh_params = fresh.layer_params();
     let mut network = trained.clone();
     let mut params = network.layer_params();

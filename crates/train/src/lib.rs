@@ -13,14 +13,14 @@ mod device;
 mod run;
 mod training;
 
-pub use device::{device, inference_device};
+pub use device::{compiled, describe, device, inference_device};
 pub use run::{
     remove_partial_runs, PendingRun, Run, Stage, Summary, CONFIG_FILE, FINAL_WEIGHTS, HEALTH_FILE,
     INITIAL_WEIGHTS, METRICS_FILE, SUMMARY_FILE,
 };
 pub use training::{
-    evaluate, fit, init_network, model_shape, train, EpochMetrics, Evaluation, Observer, Quiet,
-    Trained, DEFAULT_HEALTH_EVERY, EVAL_CHUNK,
+    evaluate, fit, init_network, init_network_with_seed, model_shape, train, EpochMetrics,
+    Evaluation, Observer, Quiet, Trained, DEFAULT_HEALTH_EVERY, EVAL_CHUNK,
 };
 
 use std::path::{Path, PathBuf};
@@ -85,3 +85,6 @@ impl TrainError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(all(test, feature = "wgpu"))]
+mod parity_tests;

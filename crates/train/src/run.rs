@@ -44,6 +44,9 @@ pub struct Summary {
     pub task: String,
     /// `ndarray` or `wgpu`.
     pub backend: String,
+    /// What the backend computed on: "CPU (ndarray)", or the wgpu adapter, driver and API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// The seed used.
     pub seed: u64,
     /// Epochs asked for.
@@ -158,6 +161,7 @@ impl PendingRun {
             dataset: data.name.clone(),
             task: spec.task().to_string(),
             backend: spec.train.backend.to_string(),
+            device: crate::describe(spec.train.backend).ok(),
             seed: spec.train.seed,
             epochs_planned: spec.train.epochs,
             epochs_run: trained.metrics.len(),

@@ -122,14 +122,39 @@ pub fn model_shape(data: &Dataset) -> ModelShape {
     }
 }
 
-/// Seeds the device and builds the freshly initialized network for `spec`.
+/// The freshly initialized network for `spec`, drawn from the spec's seed (see
+/// [`init_network_with_seed`]).
 pub fn init_network(
     spec: &CheckedSpec,
     data: &Dataset,
     device: &Device,
 ) -> Result<Network, TrainError> {
-    device.seed(spec.train.seed);
-    Ok(Network::new(spec, &model_shape(data), device)?)
+    init_network_with_seed(spec, data, spec.train.seed, device)
+}
+
+/// A freshly initialized network for `spec` on `device`, its weights drawn on the CPU from
+/// `seed`: the same seed gives the same initial weights on every backend, so that runs on
+/// ndarray and wgpu differ only by their arithmetic.
+pub fn init_network_with_seed(
+    spec: &CheckedSpec,
+    data: &Dataset,
+    seed: u64,
+    device: &Device,
+) -> Result<Network, TrainError> {
+    let cpu = crate::device::ndarray();
+    let cpu = if device.is_autodiff() {
+        cpu.autodiff()
+    } else {
+        cpu
+    };
+    cpu.seed(seed);
+    let network = Network::new(spec, &model_shape(data), &cpu)?;
+    if &cpu == device {
+        return Ok(network);
+    }
+    // Dropout draws its masks on the training device.
+    device.seed(seed);
+    Ok(network.fork_initialized(device))
 }
 
 /// Trains `spec` on `data` from a fresh, seeded initialization.

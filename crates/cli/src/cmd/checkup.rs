@@ -96,13 +96,14 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
     let pending = PendingRun::create(&out, args.force)?;
     let device = nd_train::device(spec.train.backend)?;
     say(format!(
-        "== 1. train: {} ({} {:?} {}, {} epochs on {})",
+        "== 1. train: {} ({} {:?} {}, {} epochs on {}; computing on {})",
         spec.name,
         spec.model.kind,
         spec.model.hidden,
         spec.model.activation,
         spec.train.epochs,
-        data.name
+        data.name,
+        nd_train::describe(spec.train.backend)?
     ));
     let t0 = Instant::now();
     let mut progress = TrainProgress::new(&spec.name, args.quiet);

@@ -29,6 +29,9 @@ pub struct DiagnoseArgs {
     /// Rows in the backward pass for gradient statistics.
     #[arg(long, default_value_t = 512, value_name = "N")]
     pub grad_batch: usize,
+    /// Probe on this backend instead of the run's (ndarray | wgpu).
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<nd_spec::Backend>,
     /// Override a `[doctor]` threshold, e.g. `--threshold dead_fraction_error=0.3` (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub threshold: Vec<String>,
@@ -84,7 +87,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let dir = args.run.expect("clap requires RUN unless --list-checks");
     let run = nd_train::Run::open(&dir)?;
     let thresholds = crate::settings::thresholds(&run.spec, &args.threshold)?;
-    let device = nd_train::device(run.spec.train.backend)?;
+    let device = nd_train::device(args.backend.unwrap_or(run.spec.train.backend))?;
     let options = DiagnoseOptions {
         split: args.split,
         probe: nd_probe::ProbeOptions {

@@ -47,6 +47,9 @@ pub struct FixArgs {
     /// revive: epochs of continued training (default: a quarter of the run's epochs, at least 1).
     #[arg(long, value_name = "N")]
     pub revive_epochs: Option<usize>,
+    /// Diagnose and re-train on this backend instead of the run's (ndarray | wgpu).
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<nd_spec::Backend>,
     /// Output: text, json, or markdown.
     #[arg(long, default_value = "text", value_name = "FORMAT")]
     pub format: Format,
@@ -95,7 +98,13 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(crate::cmd::diagnose::check_report_path)
         .transpose()?;
-    let run = nd_train::Run::open(&args.run)?;
+    let mut run = nd_train::Run::open(&args.run)?;
+    if let Some(backend) = args.backend {
+        // The candidates are re-trained, and their config.toml written, with this backend.
+        let mut spec = run.spec.spec().clone();
+        spec.train.backend = backend;
+        run.spec = spec.check()?;
+    }
     let extra = args
         .flags
         .try_

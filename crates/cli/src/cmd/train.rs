@@ -61,8 +61,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         Some((_, Some(mse))) => format!("test MSE {mse:.4}"),
         _ => "no finished epoch".into(),
     };
+    let on = nd_train::describe(spec.train.backend)?;
     println!(
-        "trained {} on {} for {} epochs in {:.1}s: {quality}",
+        "trained {} on {} for {} epochs in {:.1}s on {on}: {quality}",
         spec.name,
         data.name,
         trained.metrics.len(),

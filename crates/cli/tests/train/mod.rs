@@ -236,24 +236,6 @@ fn out_creates_missing_parent_directories() {
     t.assert_no_partial();
 }
 
-#[test]
-fn failed_train_leaves_no_partial_directory() {
-    let t = TestDir::new();
-    // This build has no wgpu support: the command fails after the temporary run directory
-    // exists, and must remove it.
-    let out = t.cmd(&[
-        "train",
-        &config("digits-relu.toml"),
-        "--out",
-        "run",
-        "-q",
-        "--backend",
-        "wgpu",
-    ]);
-    assert_bad_input(&out, &["wgpu"]);
-    assert!(t.entries("").is_empty(), "left behind: {:?}", t.entries(""));
-}
-
 /// Ctrl-C in the middle of a long training must not leave a hidden `.run.partial-PID`
 /// directory behind: its name holds the dead process's id, so no later run reuses or
 /// removes it.
