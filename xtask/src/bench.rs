@@ -10,7 +10,15 @@ use crate::step::{Failure, Runner, Step};
 /// build the library's unit tests in release mode, only to report them as ignored.
 const BENCH: Step = Step {
     name: "bench",
-    args: &["bench", "-p", "nd-train", "--bench", "*"],
+    args: &[
+        "bench",
+        "-p",
+        "nd-train",
+        "--features",
+        "wgpu",
+        "--bench",
+        "*",
+    ],
     env: &[],
     hint: "",
 };

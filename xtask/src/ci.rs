@@ -1,8 +1,13 @@
 //! `cargo xtask ci`: every check CI runs, cheapest first, stopping at the first failure.
 //! The last, the HTML report in headless Chromium, is skipped where Chromium is missing.
+//!
+//! Every cargo step builds the workspace with the `wgpu` feature: the wgpu backend is compiled,
+//! linted and tested, and one feature set means burn is built once per kind of build (turning
+//! a feature on or off rebuilds burn's heavy crates). A first step installs the system
+//! packages the tests need (a Vulkan driver, chromium) where it can.
 
-use crate::report;
 use crate::step::{Failure, Runner, Step};
+use crate::{report, system};
 
 /// The checks, in order: a formatting slip fails in a second, before clippy and the tests
 /// compile burn.
@@ -19,6 +24,8 @@ const STEPS: &[Step] = &[
             "clippy",
             "--workspace",
             "--all-targets",
+            "--features",
+            "wgpu",
             "--",
             "-D",
             "warnings",
@@ -28,7 +35,7 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "doc",
-        args: &["doc", "--workspace", "--no-deps"],
+        args: &["doc", "--workspace", "--no-deps", "--features", "wgpu"],
         env: &[("RUSTDOCFLAGS", "-D warnings")],
         hint: "fix the rustdoc warnings above (broken intra-doc links, unclosed HTML tags, ...)",
     },
@@ -37,14 +44,14 @@ const STEPS: &[Step] = &[
     // each other's draws.
     Step {
         name: "test",
-        args: &["nextest", "run", "--workspace"],
+        args: &["nextest", "run", "--workspace", "--features", "wgpu"],
         env: &[],
         hint: "rerun one failing test with `cargo nextest run -p <crate> <test name>`",
     },
     // nextest does not run doctests.
     Step {
         name: "doctest",
-        args: &["test", "--workspace", "--doc"],
+        args: &["test", "--workspace", "--doc", "--features", "wgpu"],
         env: &[],
         hint: "",
     },
@@ -59,6 +66,7 @@ pub fn run() -> Result<(), Failure> {
         "nextest",
         "install cargo-nextest: `cargo install cargo-nextest --locked` (or a prebuilt binary from https://nexte.st)",
     )?;
+    system::ci_step(&mut runner);
     for (index, step) in STEPS.iter().enumerate() {
         if let Err(failure) = runner.run(step) {
             let mut not_run: Vec<&str> = STEPS[index + 1..].iter().map(|s| s.name).collect();

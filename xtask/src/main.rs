@@ -14,6 +14,7 @@ mod bench;
 mod ci;
 mod report;
 mod step;
+mod system;
 
 use std::process::ExitCode;
 
@@ -24,14 +25,17 @@ Usage: cargo xtask <TASK> [ARGS]
 
 Tasks:
   ci             run every CI check, cheapest first, stopping at the first failure:
+                   packages apt-get install mesa-vulkan-drivers and chromium where missing
+                            (as root or with password-less sudo; skipped otherwise)
                    fmt      cargo fmt --all --check
-                   clippy   cargo clippy --workspace --all-targets -- -D warnings
-                   doc      RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps
-                   test     cargo nextest run --workspace
-                   doctest  cargo test --workspace --doc
+                   clippy   cargo clippy --workspace --all-targets --features wgpu -- -D warnings
+                   doc      RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --features wgpu
+                   test     cargo nextest run --workspace --features wgpu
+                   doctest  cargo test --workspace --doc --features wgpu
                    report   cargo xtask report (skipped when chromium is not installed)
   bench [-- ARGS]
-                 run the criterion benchmarks (cargo bench -p nd-train --bench '*'),
+                 run the criterion benchmarks on ndarray and wgpu
+                 (cargo bench -p nd-train --features wgpu --bench '*'),
                  print their medians and where criterion keeps the results; ARGS go to criterion,
                  e.g. `cargo xtask bench -- probe/` to run only the probe benchmarks
   report [--screenshot]

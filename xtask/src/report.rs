@@ -16,6 +16,14 @@ use std::time::{Duration, Instant};
 use crate::step::{Failure, Runner};
 
 const NAME: &str = "report";
+/// How the binary is built.
+const BUILD: &[&str] = &[
+    "build",
+    "--workspace",
+    "--all-targets",
+    "--features",
+    "wgpu",
+];
 /// The spec to train, relative to the workspace root.
 const SPEC: &str = "configs/broken/digits-dying-relu.toml";
 /// Where the run goes inside the scratch directory: the name the report shows.
@@ -60,7 +68,7 @@ pub fn ci_step(runner: &mut Runner) -> Result<(), Failure> {
 }
 
 /// `$CHROMIUM`, else `chromium` on the `PATH`.
-fn find_chromium() -> Option<PathBuf> {
+pub fn find_chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("CHROMIUM").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(path));
     }
@@ -72,7 +80,7 @@ fn find_chromium() -> Option<PathBuf> {
 
 fn check(runner: &mut Runner, chromium: &Path, screenshot: bool) -> Result<(), Failure> {
     let shown = format!(
-        "cargo build -p neuron-doctor; neuron-doctor train {SPEC} && neuron-doctor fix --report {REPORT}; {} --headless --dump-dom{}",
+        "cargo build --workspace --all-targets --features wgpu; neuron-doctor train {SPEC} && neuron-doctor fix --report {REPORT}; {} --headless --dump-dom{}",
         chromium.display(),
         if screenshot { " and --screenshot" } else { "" }
     );
@@ -104,15 +112,17 @@ fn render_and_check(
     screenshot: bool,
 ) -> Result<(), String> {
     let root = runner.root();
+    // Built as the test step builds it (whole workspace, all targets, the wgpu feature): the
+    // same feature set, so after `cargo xtask ci`'s tests this is a no-op rather than a second
+    // build of burn (`-p neuron-doctor` alone leaves out the dev-dependencies, which changes
+    // the features of crates burn shares with them).
     let status = runner
         .cargo_command()
-        .args(["build", "-p", "neuron-doctor"])
+        .args(BUILD)
         .status()
-        .map_err(|e| format!("could not start `cargo build -p neuron-doctor`: {e}"))?;
+        .map_err(|e| format!("could not start `cargo {}`: {e}", BUILD.join(" ")))?;
     if !status.success() {
-        return Err(format!(
-            "`cargo build -p neuron-doctor` ended with {status}"
-        ));
+        return Err(format!("`cargo {}` ended with {status}", BUILD.join(" ")));
     }
     let binary = target_dir(root)
         .join("debug")

@@ -1,4 +1,7 @@
-//! Training and probing throughput of the digits MLP (64-128-128-10, batch 64, Adam) on ndarray.
+//! Training and probing throughput of the digits MLP (64-128-128-10, batch 64, Adam) on ndarray
+//! and, built with the `wgpu` feature (as `cargo xtask bench` does), on wgpu: the `epoch` and
+//! `probe` groups are ndarray, `epoch_wgpu` and `probe_wgpu` the same benchmarks on the wgpu
+//! adapter (named on stderr when the run starts; skipped, saying why, when there is none).
 //!
 //! Run with `cargo xtask bench` (or `cargo bench -p nd-train --bench epoch`); criterion's
 //! estimates land in `target/criterion/<group>/<benchmark>/new/estimates.json`.
@@ -28,7 +31,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingM
 use nd_data::Dataset;
 use nd_models::Network;
 use nd_probe::ProbeOptions;
-use nd_spec::CheckedSpec;
+use nd_spec::{Backend, CheckedSpec};
 use nd_train::Quiet;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -70,22 +73,49 @@ impl nd_train::Observer for NoHealth {
     }
 }
 
-fn setup() -> Setup {
+/// The benchmarks' setup on `backend`, or `None` (said on stderr) where it cannot run.
+fn setup(backend: Backend) -> Option<Setup> {
     let spec = nd_spec::Spec::from_toml_str(SPEC, "bench-digits")
-        .and_then(|spec| spec.check())
+        .and_then(|mut spec| {
+            spec.train.backend = backend;
+            spec.check()
+        })
         .expect("the bench spec is valid");
     let data = nd_data::load(&spec.data, Path::new(".")).expect("digits is builtin");
-    let device = nd_train::device(spec.train.backend).expect("ndarray is always there");
+    let device = match nd_train::device(backend) {
+        Ok(device) => device,
+        Err(error) => {
+            eprintln!("skipping the {backend} benchmarks: {error}");
+            return None;
+        }
+    };
+    eprintln!(
+        "{backend} benchmarks on {}",
+        nd_train::describe(backend).expect("the device exists")
+    );
     let network = nd_train::init_network(&spec, &data, &device).expect("the network builds");
     // burn draws parameters at first use; clones share the drawn values, so the benchmarks
     // below time no initialization.
-    black_box(network.forward(nd_probe::features(&data.train, &[0], &device)));
-    Setup {
+    black_box(
+        network
+            .forward(nd_probe::features(&data.train, &[0], &device))
+            .into_data(),
+    );
+    Some(Setup {
         spec,
         data,
         device,
         network,
+    })
+}
+
+/// The backends this build computes on: ndarray, and wgpu with the `wgpu` feature.
+fn backends() -> Vec<(Backend, &'static str)> {
+    let mut all = vec![(Backend::Ndarray, "")];
+    if nd_train::compiled(Backend::Wgpu) {
+        all.push((Backend::Wgpu, "_wgpu"));
     }
+    all
 }
 
 fn all_rows(rows: usize) -> Vec<usize> {
@@ -93,14 +123,22 @@ fn all_rows(rows: usize) -> Vec<usize> {
 }
 
 fn epoch(c: &mut Criterion) {
+    for (backend, suffix) in backends() {
+        if let Some(setup) = setup(backend) {
+            epoch_on(c, &format!("epoch{suffix}"), setup);
+        }
+    }
+}
+
+fn epoch_on(c: &mut Criterion, name: &str, setup: Setup) {
     let Setup {
         spec,
         data,
         device,
         network,
-    } = setup();
+    } = setup;
     let train_rows = data.train.rows as u64;
-    let mut group = c.benchmark_group("epoch");
+    let mut group = c.benchmark_group(name);
     // Tens of milliseconds per iteration: flat sampling keeps the run to seconds (linear
     // sampling would ask for 5050 iterations).
     group.sampling_mode(SamplingMode::Flat);
@@ -147,6 +185,8 @@ fn epoch(c: &mut Criterion) {
                     let grads = GradientsParams::from_grads(loss.backward(), &network);
                     network = optimizer.step(learning_rate, network, grads);
                 }
+                // wgpu queues its work: wait for it (a no-op on ndarray).
+                device.sync().expect("the device finishes its work");
                 network
             },
             BatchSize::SmallInput,
@@ -165,14 +205,22 @@ fn epoch(c: &mut Criterion) {
 }
 
 fn probe(c: &mut Criterion) {
+    for (backend, suffix) in backends() {
+        if let Some(setup) = setup(backend) {
+            probe_on(c, &format!("probe{suffix}"), setup);
+        }
+    }
+}
+
+fn probe_on(c: &mut Criterion, name: &str, setup: Setup) {
     let Setup {
         data,
         device,
         network,
         ..
-    } = setup();
+    } = setup;
     let rows = all_rows(data.train.rows);
-    let mut group = c.benchmark_group("probe");
+    let mut group = c.benchmark_group(name);
     group.sampling_mode(SamplingMode::Flat);
     group.sample_size(50);
     group.measurement_time(Duration::from_secs(5));
@@ -195,6 +243,7 @@ fn probe(c: &mut Criterion) {
                 let traced =
                     inference.forward_traced(nd_probe::features(&data.train, chunk, &device));
                 black_box(traced);
+                device.sync().expect("the device finishes its work");
             }
         })
     });
