@@ -5,9 +5,12 @@
 //!   [`fit`] continues training an existing network (used to verify revived units).
 //! - [`evaluate`] measures a network on a split in inference mode.
 //! - [`PendingRun`] writes a run atomically; [`Run`] reads one back.
-//! - [`device`] picks the burn device for a spec's backend.
+//! - [`device`] picks the burn device for a spec's backend: ndarray always, wgpu when built
+//!   with the `wgpu` feature ([`describe`] names the adapter).
 //!
 //! Nothing here assumes the ndarray backend: tensors are created on the device passed in.
+//! Initial weights are drawn on the CPU ([`init_network_with_seed`]) and moved to the device,
+//! so a seed gives the same starting network on every backend.
 
 mod device;
 mod run;

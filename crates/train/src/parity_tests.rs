@@ -16,7 +16,7 @@ use nd_spec::{Backend, CheckedSpec, Spec};
 use crate::{device, init_network, train, EpochMetrics, Quiet};
 
 /// Relative tolerance on every epoch's losses (and regression MSE).
-const LOSS_RTOL: f64 = 0.02;
+const LOSS_RTOL: f64 = 1e-3;
 /// Absolute tolerance on every epoch's accuracies (a fraction: 0.01 is one point).
 const ACCURACY_TOL: f64 = 0.01;
 
