@@ -17,13 +17,7 @@ use crate::step::{Failure, Runner};
 
 const NAME: &str = "report";
 /// How the binary is built.
-const BUILD: &[&str] = &[
-    "build",
-    "--workspace",
-    "--all-targets",
-    "--features",
-    "wgpu",
-];
+const BUILD: &[&str] = &["build", "--workspace", "--tests", "--features", "wgpu"];
 /// The spec to train, relative to the workspace root.
 const SPEC: &str = "configs/broken/digits-dying-relu.toml";
 /// Where the run goes inside the scratch directory: the name the report shows.
@@ -80,7 +74,7 @@ pub fn find_chromium() -> Option<PathBuf> {
 
 fn check(runner: &mut Runner, chromium: &Path, screenshot: bool) -> Result<(), Failure> {
     let shown = format!(
-        "cargo build --workspace --all-targets --features wgpu; neuron-doctor train {SPEC} && neuron-doctor fix --report {REPORT}; {} --headless --dump-dom{}",
+        "cargo build --workspace --tests --features wgpu; neuron-doctor train {SPEC} && neuron-doctor fix --report {REPORT}; {} --headless --dump-dom{}",
         chromium.display(),
         if screenshot { " and --screenshot" } else { "" }
     );
@@ -112,10 +106,10 @@ fn render_and_check(
     screenshot: bool,
 ) -> Result<(), String> {
     let root = runner.root();
-    // Built as the test step builds it (whole workspace, all targets, the wgpu feature): the
+    // Built as the test step builds it (whole workspace, test targets, the wgpu feature): the
     // same feature set, so after `cargo xtask ci`'s tests this is a no-op rather than a second
     // build of burn (`-p neuron-doctor` alone leaves out the dev-dependencies, which changes
-    // the features of crates burn shares with them).
+    // the features of crates burn shares with them). Run alone, it builds the tests too.
     let status = runner
         .cargo_command()
         .args(BUILD)

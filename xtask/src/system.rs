@@ -1,8 +1,10 @@
 //! The system packages the checks need beyond Rust, installed where they are missing and this
 //! user may (root, or password-less sudo) with Debian's apt:
 //!
-//! - `mesa-vulkan-drivers` (Mesa's software Vulkan, lavapipe) where no Vulkan driver is
-//!   installed: the wgpu tests need an adapter, and a machine without a GPU has none.
+//! - `mesa-vulkan-drivers` (Mesa's software Vulkan, lavapipe) where lavapipe is not installed:
+//!   the wgpu tests need an adapter, a machine without a GPU has none, and a driver manifest
+//!   alone (say NVIDIA's, in a container without the GPU) does not prove there is one. Where
+//!   a GPU is there, wgpu still prefers it.
 //! - `chromium` where neither `chromium` nor `$CHROMIUM` is found: the report check renders in
 //!   it (and is skipped without it).
 //!
@@ -21,19 +23,13 @@ const VULKAN_ICD_DIRS: &[&str] = &[
     "/etc/vulkan/icd.d",
 ];
 
-/// Whether some Vulkan driver manifest is installed (or the loader is pointed at one).
-pub fn has_vulkan_driver() -> bool {
-    if ["VK_ICD_FILENAMES", "VK_DRIVER_FILES"]
-        .iter()
-        .any(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()))
-    {
-        return true;
-    }
+/// Whether Mesa's software Vulkan driver (lavapipe, manifest `lvp_icd.*.json`) is installed.
+pub fn has_lavapipe() -> bool {
     VULKAN_ICD_DIRS.iter().any(|dir| {
         std::fs::read_dir(dir).is_ok_and(|entries| {
             entries
                 .flatten()
-                .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .any(|e| e.file_name().to_string_lossy().starts_with("lvp_icd"))
         })
     })
 }
@@ -43,7 +39,7 @@ fn wanted() -> Vec<(&'static str, bool)> {
     vec![
         (
             "mesa-vulkan-drivers",
-            cfg!(target_os = "linux") && !has_vulkan_driver(),
+            cfg!(target_os = "linux") && !has_lavapipe(),
         ),
         ("chromium", crate::report::find_chromium().is_none()),
     ]
@@ -64,7 +60,8 @@ fn as_root() -> Option<Vec<&'static str>> {
     sudo.then(|| vec!["sudo", "-n"])
 }
 
-/// Installs what is missing; never fails the run (see the module's doc).
+/// Installs what is missing; never fails the run (see the module's doc). Recorded as a step
+/// only when something was missing: passed when installed, skipped (saying why) otherwise.
 pub fn ci_step(runner: &mut Runner) {
     let missing: Vec<&str> = wanted()
         .into_iter()
@@ -72,10 +69,7 @@ pub fn ci_step(runner: &mut Runner) {
         .map(|(name, _)| name)
         .collect();
     if missing.is_empty() {
-        runner.skip(
-            "packages",
-            "a Vulkan driver and chromium are already installed",
-        );
+        println!("==> packages: lavapipe and chromium are installed, nothing to do\n");
         return;
     }
     let apt = Path::new("/usr/bin/apt-get");
@@ -90,33 +84,34 @@ pub fn ci_step(runner: &mut Runner) {
         );
         return;
     };
-    let shown = format!("apt-get install {}", missing.join(" "));
-    let _ = runner.run_custom("packages", &shown, "", |_| {
-        let run = |args: &[&str]| -> bool {
-            let mut command = Command::new(root.first().copied().unwrap_or("apt-get"));
-            if !root.is_empty() {
-                command.args(&root[1..]).arg("apt-get");
-            }
-            command
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !run(&["update", "-qq"]) {
-            println!("    warning: apt-get update failed; trying the install anyway");
+    // `env` sets the variable past sudo, which resets the environment.
+    let run = |args: &[&str]| -> bool {
+        let mut command = Command::new(root.first().copied().unwrap_or("env"));
+        if !root.is_empty() {
+            command.args(&root[1..]).arg("env");
         }
-        let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
-        args.extend(&missing);
-        if run(&args) {
-            Ok(())
-        } else {
-            println!(
-                "    warning: could not install {}; going on",
+        command
+            .args(["DEBIAN_FRONTEND=noninteractive", "apt-get"])
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    println!("==> packages: apt-get install {}", missing.join(" "));
+    if !run(&["update", "-qq"]) {
+        println!("    warning: apt-get update failed; trying the install anyway");
+    }
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(&missing);
+    if run(&args) {
+        let _ = runner.run_custom("packages", "installed", "", |_| Ok(()));
+    } else {
+        runner.skip(
+            "packages",
+            &format!(
+                "could not install {} (apt-get failed); the wgpu tests need a Vulkan driver, the report check chromium",
                 missing.join(", ")
-            );
-            Ok(())
-        }
-    });
+            ),
+        );
+    }
 }

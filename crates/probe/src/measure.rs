@@ -228,7 +228,11 @@ pub fn probe(network: &Network, split: &Split, device: &Device, options: &ProbeO
 #[derive(Default)]
 struct OutputAccumulator {
     rows: usize,
+    /// Rows: sum, and sum of squares about [`Self::shift`]; `[2, outputs]`.
     sums: Option<Tensor<2>>,
+    /// Each output's mean over the first chunk, `[1, outputs]`: squares are summed about it
+    /// so that a near-constant output keeps its small spread in f32 (as in the sites' sums).
+    shift: Option<Tensor<2>>,
     min: f64,
     max: f64,
     zeros: f64,
@@ -241,13 +245,13 @@ impl OutputAccumulator {
         let first = self.rows == 0;
         self.rows += rows;
         self.values += rows * cols;
-        let batch = Tensor::cat(
-            vec![
-                out.clone().sum_dim(0),
-                out.clone().powi_scalar(2).sum_dim(0),
-            ],
-            0,
-        );
+        let sum = out.clone().sum_dim(0);
+        let shift = self
+            .shift
+            .get_or_insert_with(|| sum.clone() / rows as f64)
+            .clone();
+        let centered = out.clone() - shift;
+        let batch = Tensor::cat(vec![sum, (centered.clone() * centered).sum_dim(0)], 0);
         self.sums = Some(match self.sums.take() {
             Some(acc) => acc + batch,
             None => batch,
@@ -266,12 +270,15 @@ impl OutputAccumulator {
     fn finish(self) -> OutputStats {
         let sums = self.sums.map(host).unwrap_or_default();
         let cols = sums.len() / 2;
+        let shift = self.shift.map(host).unwrap_or_else(|| vec![0.0; cols]);
         let n = self.rows.max(1) as f64;
         let mean: Vec<f64> = sums[..cols].iter().map(|s| s / n).collect();
+        // Var x = E[(x - c)^2] - (E[x] - c)^2 for the per-output shift c.
         let std = sums[cols..]
             .iter()
             .zip(&mean)
-            .map(|(sq, m)| (sq / n - m * m).max(0.0).sqrt())
+            .zip(&shift)
+            .map(|((sq, m), c)| (sq / n - (m - c) * (m - c)).max(0.0).sqrt())
             .collect();
         OutputStats {
             mean,

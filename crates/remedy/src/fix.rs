@@ -328,6 +328,10 @@ pub struct FixOptions {
     pub diagnose: DiagnoseOptions,
     /// Replace an existing fix directory.
     pub force: bool,
+    /// Re-train the original's own seed as well, rather than take its metrics from the run:
+    /// for a fix verified on another backend than the run was trained on, so that every
+    /// number compared comes from the same backend.
+    pub retrain_original: bool,
 }
 
 /// What `fix` found.
@@ -419,7 +423,20 @@ pub fn fix(
             &options.extra,
         )
     };
-    let mut original_metrics = SeedMetrics::of_history(seeds[0], &base_metrics);
+    let mut original_metrics = if options.retrain_original {
+        SeedMetrics {
+            seeds: Vec::new(),
+            primary: Vec::new(),
+            train_loss: Vec::new(),
+        }
+    } else {
+        SeedMetrics::of_history(seeds[0], &base_metrics)
+    };
+    let retrained_seeds = if options.retrain_original {
+        &seeds[..]
+    } else {
+        &seeds[1..]
+    };
     let dir = fix_dir(original.dir);
     let pending = if candidates.is_empty() {
         None
@@ -428,7 +445,7 @@ pub fn fix(
     };
     // The original with the other seeds: the noise floor every gain must beat.
     if !candidates.is_empty() {
-        for &seed in &seeds[1..] {
+        for &seed in retrained_seeds {
             let mut s = spec.spec().clone();
             s.train.seed = seed;
             let s = s.check()?;

@@ -1,6 +1,7 @@
 //! Parity of the diagnosis across backends: the same weights and data probed on ndarray and on
 //! wgpu give the same findings, the same dead, dormant and saturated units, and statistics
-//! within [`ATOL`] + [`RTOL`] x magnitude of each other.
+//! within [`ATOL`] + [`RTOL`] x magnitude of each other (fractions of inputs: within two
+//! inputs' worth).
 //!
 //! Each network is trained on ndarray, then the very same weights are moved to the wgpu
 //! device (`fork`), so any difference is the backends' arithmetic. Needs a wgpu adapter (on a
@@ -22,10 +23,14 @@ const RTOL: f64 = 1e-3;
 const TAU: f64 = 0.025;
 
 fn close(what: &str, a: f64, b: f64) {
+    close_within(what, a, b, ATOL);
+}
+
+fn close_within(what: &str, a: f64, b: f64, atol: f64) {
     if a.is_nan() && b.is_nan() {
         return;
     }
-    let tolerance = ATOL + RTOL * a.abs().max(b.abs());
+    let tolerance = atol + RTOL * a.abs().max(b.abs());
     assert!(
         (a - b).abs() <= tolerance,
         "{what}: ndarray {a} vs wgpu {b} (tolerance {tolerance:e})"
@@ -33,9 +38,13 @@ fn close(what: &str, a: f64, b: f64) {
 }
 
 fn all_close(what: &str, a: &[f64], b: &[f64]) {
+    all_close_within(what, a, b, ATOL);
+}
+
+fn all_close_within(what: &str, a: &[f64], b: &[f64], atol: f64) {
     assert_eq!(a.len(), b.len(), "{what}: lengths");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        close(&format!("{what}[{i}]"), *x, *y);
+        close_within(&format!("{what}[{i}]"), *x, *y, atol);
     }
 }
 
@@ -92,15 +101,20 @@ fn assert_same_site(a: &SiteStats, b: &SiteStats, tau: f64) {
         b.saturated_units(),
         "{name}: saturated units"
     );
-    all_close(
+    // A fraction of inputs moves by 1/n when one input lands on the other side of its
+    // threshold (0, or a saturation bound) through a rounding: allow two such inputs.
+    let count = (2.0 / a.observations.max(1) as f64).max(ATOL);
+    all_close_within(
         &format!("{name}.inactive"),
         &a.inactive_fraction,
         &b.inactive_fraction,
+        count,
     );
-    all_close(
+    all_close_within(
         &format!("{name}.saturated"),
         &a.saturated_fraction,
         &b.saturated_fraction,
+        count,
     );
     all_close(&format!("{name}.mean"), &a.mean, &b.mean);
     all_close(&format!("{name}.std"), &a.std, &b.std);

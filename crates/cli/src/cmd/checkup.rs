@@ -151,6 +151,7 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
         seeds: args.flags.seeds,
         diagnose: DiagnoseOptions::default(),
         force: args.force,
+        retrain_original: false,
     };
     let report = nd_remedy::fix(
         &original,

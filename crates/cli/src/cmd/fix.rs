@@ -47,7 +47,9 @@ pub struct FixArgs {
     /// revive: epochs of continued training (default: a quarter of the run's epochs, at least 1).
     #[arg(long, value_name = "N")]
     pub revive_epochs: Option<usize>,
-    /// Diagnose and re-train on this backend instead of the run's (ndarray | wgpu).
+    /// Diagnose and re-train on this backend instead of the run's (ndarray | wgpu). With
+    /// retrain, the original's own seed is re-trained there too: every number compared comes
+    /// from one backend.
     #[arg(long, value_name = "NAME")]
     pub backend: Option<nd_spec::Backend>,
     /// Output: text, json, or markdown.
@@ -99,6 +101,11 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
         .map(crate::cmd::diagnose::check_report_path)
         .transpose()?;
     let mut run = nd_train::Run::open(&args.run)?;
+    // Verified on another backend than the run was trained on: the original is re-trained
+    // there too, so that no comparison mixes backends.
+    let moved = args
+        .backend
+        .is_some_and(|backend| backend != run.spec.train.backend);
     if let Some(backend) = args.backend {
         // The candidates are re-trained, and their config.toml written, with this backend.
         let mut spec = run.spec.spec().clone();
@@ -151,6 +158,7 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
                 seeds: args.flags.seeds,
                 diagnose: DiagnoseOptions::default(),
                 force: args.force,
+                retrain_original: moved,
             };
             let report = nd_remedy::fix(&original, &options, &device, &mut progress)?;
             print_report(&report, None, args.format)?;

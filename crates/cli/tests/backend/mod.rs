@@ -113,6 +113,35 @@ mod with_wgpu {
         }
     }
 
+    /// `fix --backend wgpu` on a run trained on ndarray compares the candidates with the
+    /// original re-trained on wgpu, not with the ndarray numbers: its seed-42 baseline is what
+    /// `train --backend wgpu` gives for the same spec and seed.
+    #[test]
+    fn wgpu_fix_of_an_ndarray_run_retrains_the_original_on_wgpu() {
+        let t = TestDir::new();
+        let spec = config("broken/digits-dying-relu.toml");
+        t.train(&spec, "cpu", &["--epochs", "4"]);
+        t.train(&spec, "gpu", &["--epochs", "4", "--backend", "wgpu"]);
+        let out = t.cmd(&[
+            "fix",
+            "cpu",
+            "--backend",
+            "wgpu",
+            "--candidates",
+            "1",
+            "--seeds",
+            "1",
+            "--format",
+            "json",
+            "-q",
+        ]);
+        let report = json(&out);
+        let original = &report["original"]["metrics"];
+        assert_eq!(original["seeds"], serde_json::json!([42]), "{report:#}");
+        let on_gpu = t.read_json("gpu/summary.json")["final_metrics"]["test_accuracy"].clone();
+        assert_eq!(original["primary"][0], on_gpu, "{report:#}");
+    }
+
     #[test]
     fn wgpu_checkup_runs_the_whole_story() {
         let t = TestDir::new();
