@@ -219,7 +219,12 @@ pub fn diagnose_networks(
     };
     let findings = nd_probe::diagnose(&evidence, &thresholds);
     let healthy = nd_probe::is_healthy(&findings);
-    let layers = layer_rows(&probe, Some(&initial_probe), thresholds.dormant_tau);
+    let layers = layer_rows(
+        &probe,
+        Some(&initial_probe),
+        thresholds.dormant_tau,
+        &spec.model.output_activation.to_string(),
+    );
     Diagnosis {
         run: label.to_string(),
         model: ModelSummary {
@@ -261,7 +266,14 @@ pub fn baseline_loss(task: Task, data: &Dataset) -> f64 {
     }
 }
 
-fn layer_rows(probe: &Probe, initial: Option<&Probe>, tau: f64) -> Vec<LayerRow> {
+/// One row per layer; a layer without an activation site (the output layer) shows the spec's
+/// output activation.
+fn layer_rows(
+    probe: &Probe,
+    initial: Option<&Probe>,
+    tau: f64,
+    output_activation: &str,
+) -> Vec<LayerRow> {
     probe
         .layers
         .iter()
@@ -273,7 +285,7 @@ fn layer_rows(probe: &Probe, initial: Option<&Probe>, tau: f64) -> Vec<LayerRow>
                 name: layer.name.clone(),
                 activation: site
                     .map(|s| s.activation.to_string())
-                    .unwrap_or_else(|| "none".into()),
+                    .unwrap_or_else(|| output_activation.to_string()),
                 units: layer.units,
                 dead,
                 dead_fraction: dead as f64 / layer.units.max(1) as f64,

@@ -124,6 +124,14 @@ fn relu_head_regression_is_output_range_mismatch_on_output() {
         .unwrap();
     let remedies = finding["remedies"].to_string();
     assert!(remedies.contains("model.output_activation"), "{remedies}");
+    // The layer table names the head, not "none".
+    assert_eq!(
+        layer(&d, "output")["activation"],
+        "relu",
+        "{:#}",
+        layer(&d, "output")
+    );
+    assert_eq!(layer(&d, "hidden.0")["activation"], "relu");
 }
 
 #[test]
