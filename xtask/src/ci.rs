@@ -33,6 +33,21 @@ const STEPS: &[Step] = &[
         env: &[],
         hint: "fix the warnings above; `cargo clippy --workspace --all-targets` lists them",
     },
+    // The default build (no wgpu: what `cargo run -p neuron-doctor` compiles) has code of its
+    // own behind `cfg(not(feature = "wgpu"))`; lint it too (check only, no code generation).
+    Step {
+        name: "clippy-ndarray",
+        args: &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        env: &[],
+        hint: "the build without the wgpu feature has warnings; `cargo clippy --workspace --all-targets` lists them",
+    },
     Step {
         name: "doc",
         args: &["doc", "--workspace", "--no-deps", "--features", "wgpu"],

@@ -29,6 +29,8 @@ Tasks:
                             (as root or with password-less sudo; skipped otherwise)
                    fmt      cargo fmt --all --check
                    clippy   cargo clippy --workspace --all-targets --features wgpu -- -D warnings
+                   clippy-ndarray
+                            cargo clippy --workspace --all-targets -- -D warnings (the default build)
                    doc      RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --features wgpu
                    test     cargo nextest run --workspace --features wgpu
                    doctest  cargo test --workspace --doc --features wgpu
