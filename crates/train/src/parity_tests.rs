@@ -9,36 +9,15 @@
 
 use std::path::Path;
 
-use burn::tensor::Tensor;
-use nd_models::Network;
-use nd_spec::{Backend, CheckedSpec, Spec};
+use nd_spec::Backend;
 
+use crate::tests::{checked, weights};
 use crate::{device, init_network, train, EpochMetrics, Quiet};
 
 /// Relative tolerance on every epoch's losses (and regression MSE).
 const LOSS_RTOL: f64 = 1e-3;
 /// Absolute tolerance on every epoch's accuracies (a fraction: 0.01 is one point).
 const ACCURACY_TOL: f64 = 0.01;
-
-fn checked(text: &str) -> CheckedSpec {
-    Spec::from_toml_str(text, "t").unwrap().check().unwrap()
-}
-
-fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor.into_data().try_to_vec::<f32>().unwrap()
-}
-
-fn weights(network: &Network) -> Vec<f32> {
-    network
-        .layer_params()
-        .into_iter()
-        .flat_map(|p| {
-            let mut v = values(p.weight);
-            v.extend(p.bias.map(values).unwrap_or_default());
-            v
-        })
-        .collect()
-}
 
 fn loss_close(what: &str, epoch: usize, a: f64, b: f64) -> f64 {
     let relative = (a - b).abs() / a.abs().max(b.abs()).max(1e-12);

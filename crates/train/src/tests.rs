@@ -20,7 +20,7 @@ fn serial() -> MutexGuard<'static, ()> {
     RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn checked(text: &str) -> CheckedSpec {
+pub(crate) fn checked(text: &str) -> CheckedSpec {
     Spec::from_toml_str(text, "t").unwrap().check().unwrap()
 }
 
@@ -80,12 +80,12 @@ fn run(text: &str) -> (CheckedSpec, Dataset, Trained) {
     (spec, data, trained)
 }
 
-fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor.into_data().iter::<f32>().collect()
+pub(crate) fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().try_to_vec::<f32>().unwrap()
 }
 
 /// Every weight and bias of a network, flattened in layer order.
-fn weights(network: &Network) -> Vec<f32> {
+pub(crate) fn weights(network: &Network) -> Vec<f32> {
     network
         .layer_params()
         .into_iter()
