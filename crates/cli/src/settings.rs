@@ -67,6 +67,16 @@ pub fn load_spec(path: &Path, overrides: &Overrides) -> anyhow::Result<CheckedSp
 /// (the spec file, or a label) names the source in errors.
 pub fn load_data(spec: &CheckedSpec, origin: &str) -> anyhow::Result<Dataset> {
     let data = nd_data::load(&spec.data, Path::new("."))?;
+    // What the model needs for this data's shape, refused before anything is allocated.
+    let footprint = spec.model.footprint(
+        data.n_features,
+        data.image,
+        data.n_outputs(),
+        spec.train.batch_size,
+    );
+    spec.model
+        .check_footprint(&footprint, spec.train.batch_size)
+        .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     if spec.model.kind == nd_spec::ModelKind::Cnn && data.image.is_none() {
         anyhow::bail!(
             "{origin}: `model.kind` = \"cnn\" needs image data (digits, mnist, fashion-mnist), but {} has flat rows of {} features; use kind = \"mlp\"",
@@ -77,9 +87,28 @@ pub fn load_data(spec: &CheckedSpec, origin: &str) -> anyhow::Result<Dataset> {
     Ok(data)
 }
 
-/// `runs/<name>` unless `--out` says otherwise.
-pub fn run_dir(out: Option<PathBuf>, spec: &CheckedSpec) -> PathBuf {
-    out.unwrap_or_else(|| PathBuf::from("runs").join(&spec.name))
+/// `runs/<name>` unless `--out` says otherwise; `--out` must end in a directory name short
+/// enough for the run's temporary and fix directories beside it.
+pub fn run_dir(out: Option<PathBuf>, spec: &CheckedSpec) -> anyhow::Result<PathBuf> {
+    let Some(out) = out else {
+        return Ok(PathBuf::from("runs").join(&spec.name));
+    };
+    let named = matches!(
+        out.components().next_back(),
+        Some(std::path::Component::Normal(_))
+    ) && !out.to_string_lossy().ends_with("/.");
+    let Some(name) = out.file_name().filter(|_| named) else {
+        anyhow::bail!("--out {}: does not end in a directory name", out.display());
+    };
+    if name.len() > nd_train::MAX_RUN_NAME_BYTES {
+        anyhow::bail!(
+            "--out {}...: the directory name is {} bytes, at most {} fit beside its temporary and fix directories",
+            out.display().to_string().chars().take(40).collect::<String>(),
+            name.len(),
+            nd_train::MAX_RUN_NAME_BYTES
+        );
+    }
+    Ok(out)
 }
 
 /// The spec's `[doctor]` thresholds with `KEY=VALUE` overrides from the command line.

@@ -9,5 +9,6 @@ mod backend;
 mod diagnose;
 mod errors;
 mod fix;
+mod safety;
 mod train;
 mod util;

@@ -60,6 +60,9 @@ pub enum ModelError {
         /// The dataset's width.
         inputs: usize,
     },
+    /// The spec does not fit this data's shape (too large for memory).
+    #[error(transparent)]
+    Spec(#[from] nd_spec::SpecError),
     /// The weights file could not be read or does not fit the spec.
     #[error("{path}: {problem}")]
     Weights {
@@ -146,6 +149,14 @@ impl Network {
         device: &Device,
     ) -> Result<Network, ModelError> {
         let m = &spec.model;
+        // Refuse what cannot fit before allocating any of it.
+        let footprint = m.footprint(
+            shape.inputs,
+            shape.image,
+            shape.outputs,
+            spec.train.batch_size,
+        );
+        m.check_footprint(&footprint, spec.train.batch_size)?;
         let gain = m.activation.gain(m.leaky_slope);
         let hidden_init = initializer(m, gain);
         let mut layers = Vec::new();
@@ -256,6 +267,13 @@ impl Network {
     /// The hidden activation.
     pub fn activation(&self) -> Activation {
         self.activation
+    }
+
+    /// The same network with dropout switched off: for measurements that must not depend on
+    /// dropout's random draw (the probe's gradient norms, comparable with a no-dropout twin).
+    pub fn without_dropout(mut self) -> Network {
+        self.dropout = DropoutConfig::new(0.0).init();
+        self
     }
 
     /// The slope of `leaky_relu`.

@@ -92,10 +92,11 @@ impl HealthAccumulator {
         }
     }
 
-    /// Adds one sampled batch: its activation sites and its gradients.
-    pub fn add(&mut self, traces: &[SiteTrace], network: &Network, grads: &Gradients) {
+    /// Adds one sampled batch of `rows` input rows: its activation sites and its gradients.
+    /// (A conv site's trace has a row per pixel, so the rows are counted from the batch.)
+    pub fn add(&mut self, rows: usize, traces: &[SiteTrace], network: &Network, grads: &Gradients) {
         self.batches += 1;
-        self.rows += traces.first().map(|t| t.post.dims()[0]).unwrap_or(0);
+        self.rows += rows;
         for (site, trace) in self.sites.iter_mut().zip(traces) {
             // Detached: these reductions must not grow the autodiff graph.
             site.observations += trace.pre.dims()[0];

@@ -29,6 +29,36 @@ pub use batch::{features, host_values, loss};
 pub use findings::{check, Check, Finding, Remedy, Severity, CHECKS};
 pub use health::{EpochHealth, HealthAccumulator, LayerHealth};
 pub use measure::{probe, LayerStats, OutputStats, Probe, ProbeOptions};
+/// A fraction as a percentage that never rounds a nonzero share to `0%` or a partial one to
+/// `100%`: `1/256` is `0.4%`, `255/256` is `99.6%`, tiny shares are `<0.1%`; a non-finite
+/// value is `n/a`.
+///
+/// ```
+/// assert_eq!(nd_probe::percent(0.0), "0%");
+/// assert_eq!(nd_probe::percent(1.0 / 256.0), "0.4%");
+/// assert_eq!(nd_probe::percent(0.25), "25%");
+/// assert_eq!(nd_probe::percent(255.0 / 256.0), "99.6%");
+/// assert_eq!(nd_probe::percent(1e-5), "<0.1%");
+/// assert_eq!(nd_probe::percent(f64::NAN), "n/a");
+/// ```
+pub fn percent(x: f64) -> String {
+    if !x.is_finite() {
+        return "n/a".into();
+    }
+    let p = x * 100.0;
+    let a = p.abs();
+    let sign = if p < 0.0 { "-" } else { "" };
+    if a == 0.0 || a == 100.0 || (1.0..=99.0).contains(&a) || a > 100.0 {
+        format!("{p:.0}%")
+    } else if a < 0.05 {
+        format!("{sign}<0.1%")
+    } else if a < 1.0 || a < 99.95 {
+        format!("{p:.1}%")
+    } else {
+        format!("{sign}>99.9%")
+    }
+}
+
 /// serde_json writes a non-finite float as `null`; read it back as NaN.
 pub fn null_as_nan<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
     use serde::Deserialize;

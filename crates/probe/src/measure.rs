@@ -163,10 +163,10 @@ pub fn probe(network: &Network, split: &Split, device: &Device, options: &ProbeO
     let (loss_value, grads) = if grad_rows.is_empty() {
         (f64::NAN, Vec::new())
     } else {
-        // Gradients as the optimizer sees them (training mode), seeded so that dropout's draw,
-        // if any, is the same on every probe.
-        let trainable = network.clone().train();
-        device.seed(0x0d0c);
+        // Gradients of the training loss with dropout off: the same numbers on every probe, and
+        // comparable between a model with dropout and its twin without (batch norm, if any,
+        // normalizes with the probe batch's statistics, as in training).
+        let trainable = network.clone().without_dropout().train();
         let out = trainable.forward(features(split, &grad_rows, device));
         let loss = loss(out, &split.targets, &grad_rows, device);
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
@@ -208,12 +208,21 @@ pub fn probe(network: &Network, split: &Split, device: &Device, options: &ProbeO
             zero_grad_fraction: fraction(&grad_values, |g| g == 0.0),
         });
     }
+    // NaN when there is no ratio to speak of: a single layer, no backward pass, non-finite
+    // gradients, or none at all. Never a made-up 1.
     let gradient_ratio = match (layers.first(), layers.last()) {
-        (Some(first), Some(last)) if layers.len() > 1 && last.grad_rms > 0.0 => {
-            first.grad_rms / last.grad_rms
+        (Some(first), Some(last))
+            if layers.len() > 1 && first.grad_rms.is_finite() && last.grad_rms.is_finite() =>
+        {
+            if last.grad_rms > 0.0 {
+                first.grad_rms / last.grad_rms
+            } else if first.grad_rms > 0.0 {
+                f64::INFINITY
+            } else {
+                f64::NAN
+            }
         }
-        (Some(first), Some(_)) if layers.len() > 1 && first.grad_rms > 0.0 => f64::INFINITY,
-        _ => 1.0,
+        _ => f64::NAN,
     };
     Probe {
         samples: rows,

@@ -131,7 +131,7 @@ pub fn is_healthy(findings: &[Finding]) -> bool {
 }
 
 fn pct(x: f64) -> String {
-    format!("{:.0}%", x * 100.0)
+    crate::percent(x)
 }
 
 fn round_sig(x: f64) -> f64 {
@@ -716,6 +716,33 @@ fn init_scale(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Option<Finding
     })
 }
 
+/// What the train loss did over the stall window, in words: rose, stayed flat, or fell (too
+/// little to count as learning, or enough, when the finding is about the model's quality).
+fn loss_trend(improvement: f64, window: usize, min_improvement: f64) -> String {
+    let window = if window == 1 {
+        "epoch".to_string()
+    } else {
+        format!("{window} epochs")
+    };
+    if improvement < 0.0 {
+        format!(
+            "the train loss rose {} over the last {window}",
+            pct(-improvement)
+        )
+    } else if improvement < min_improvement {
+        format!(
+            "the train loss stayed flat over the last {window} (fell {}, under the {} that counts as learning)",
+            pct(improvement),
+            pct(min_improvement)
+        )
+    } else {
+        format!(
+            "the train loss fell {} over the last {window}, but not far enough",
+            pct(improvement)
+        )
+    }
+}
+
 fn stalled(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Option<Finding> {
     let h = e.history;
     if h.len() < 2 || !harm.poor || h.iter().any(|p| !p.train_loss.is_finite()) {
@@ -772,18 +799,29 @@ fn stalled(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Option<Finding> {
         },
         layer: None,
         message: format!(
-            "the train loss improved {} over the last {window} epochs; {quality}",
-            pct(improvement.max(0.0))
+            "{}; {quality}{}",
+            loss_trend(improvement, window, t.stall_min_improvement),
+            if harm.hopeless {
+                ": no better than a constant prediction"
+            } else {
+                ""
+            }
         ),
-        evidence: json!({
-            "epochs": h.len(),
-            "window": window,
-            "relative_improvement": improvement,
-            "final_train_loss": h.last().map(|p| p.train_loss),
-            "baseline_loss": e.baseline_loss,
-            "train_accuracy": harm.accuracy,
-            "chance_accuracy": harm.chance,
-        }),
+        evidence: {
+            let mut evidence = json!({
+                "epochs": h.len(),
+                "window": window,
+                "relative_improvement": improvement,
+                "final_train_loss": h.last().map(|p| p.train_loss),
+                "baseline_loss": e.baseline_loss,
+                "train_accuracy": harm.accuracy,
+            });
+            // Chance accuracy means something only for a classifier.
+            if harm.accuracy.is_some() {
+                evidence["chance_accuracy"] = json!(harm.chance);
+            }
+            evidence
+        },
         remedies,
     })
 }

@@ -30,13 +30,37 @@ pub struct Candidate {
 
 impl Candidate {
     /// A candidate from `key=value` text, as `--try` takes it (several pairs separated by `,`).
+    ///
+    /// Refused: empty text, a pair without a key or a value, a key given twice, and keys whose
+    /// change would make the comparison with the original unfair ([`fixed_key_reason`]).
     pub fn parse(text: &str) -> Result<Candidate, RemedyError> {
-        let mut changes = Vec::new();
+        let bad = |problem: &str| RemedyError::BadChange {
+            text: text.to_string(),
+            problem: problem.to_string(),
+        };
+        let mut changes: Vec<(String, String)> = Vec::new();
         for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| RemedyError::BadChange(pair.to_string()))?;
-            changes.push((key.trim().to_string(), value.trim().to_string()));
+            let (key, value) = pair.split_once('=').ok_or_else(|| bad("no `=`"))?;
+            let (key, value) = (key.trim(), value.trim());
+            if key.is_empty() {
+                return Err(bad("a change without a key"));
+            }
+            if value.is_empty() {
+                return Err(bad(&format!("no value for `{key}`")));
+            }
+            if let Some(reason) = fixed_key_reason(key) {
+                return Err(RemedyError::Unfixable {
+                    key: key.to_string(),
+                    reason,
+                });
+            }
+            if changes.iter().any(|(k, _)| k == key) {
+                return Err(bad(&format!("`{key}` is set twice")));
+            }
+            changes.push((key.to_string(), value.to_string()));
+        }
+        if changes.is_empty() {
+            return Err(bad("it is empty"));
         }
         Ok(Candidate {
             label: text.trim().to_string(),
@@ -55,7 +79,8 @@ impl Candidate {
         Ok(changed.check()?)
     }
 
-    /// A directory-safe name, e.g. `activation-leaky_relu`.
+    /// A directory-safe name, e.g. `activation-leaky_relu`: never empty, never a hidden or
+    /// special name, at most [`MAX_SLUG_BYTES`] bytes.
     pub fn slug(&self) -> String {
         let mut slug = String::new();
         for (key, value) in &self.changes {
@@ -67,7 +92,8 @@ impl Candidate {
             slug.push('-');
             slug.push_str(value);
         }
-        slug.chars()
+        let mut slug: String = slug
+            .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+') {
                     c
@@ -75,7 +101,36 @@ impl Candidate {
                     '_'
                 }
             })
-            .collect()
+            .collect();
+        slug.truncate(MAX_SLUG_BYTES);
+        if slug.is_empty() || slug.starts_with('.') {
+            slug.insert_str(0, "candidate");
+        }
+        slug
+    }
+}
+
+/// The longest candidate directory name ([`Candidate::slug`]).
+pub const MAX_SLUG_BYTES: usize = 100;
+
+/// Why a candidate may not change `key`, or `None` when it may. The fixer judges every
+/// candidate against the original on the same data, seeds, epoch budget, backend and
+/// thresholds; a change to those would compare unlike with unlike.
+pub fn fixed_key_reason(key: &str) -> Option<&'static str> {
+    if key == "name" {
+        Some("candidate runs are named after their changes")
+    } else if key.starts_with("data.") || key == "data" {
+        Some("every candidate is trained and judged on the original's data; train a new run for other data")
+    } else if key == "train.seed" {
+        Some("candidates are trained on the original's seeds (use --seeds for more of them)")
+    } else if key == "train.epochs" {
+        Some("every candidate gets the original's epoch budget, or the comparison is unfair")
+    } else if key == "train.backend" {
+        Some("use --backend to verify on another backend (the original is re-trained there too)")
+    } else if key.starts_with("doctor.") || key == "doctor" {
+        Some("the original and the candidates are diagnosed with the same thresholds")
+    } else {
+        None
     }
 }
 
@@ -375,8 +430,22 @@ pub trait FixObserver {
     fn training(&mut self, label: &str) -> Box<dyn Observer + '_>;
 }
 
-/// The fix directory beside a run: `<run>.fix`.
+/// The fix directory beside a run: `<run>.fix`. A path without a final name (`.`, `..`,
+/// `runs/iris/.`) is resolved first, so the fix directory never lands inside the run.
 pub fn fix_dir(run_dir: &Path) -> PathBuf {
+    let named = matches!(
+        run_dir.components().next_back(),
+        Some(std::path::Component::Normal(_))
+    );
+    // `components` drops a trailing `.`, which `with_file_name` would not.
+    let trailing_dot = run_dir.to_string_lossy().ends_with("/.");
+    let resolved;
+    let run_dir = if named && !trailing_dot {
+        run_dir
+    } else {
+        resolved = std::fs::canonicalize(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
+        &resolved
+    };
     let name = run_dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -456,6 +525,7 @@ pub fn fix(
     }
     let original_outcome = Outcome::of(original, original_metrics);
     let mut judged = Vec::new();
+    let mut slugs: Vec<String> = Vec::new();
     for candidate in candidates {
         let changed = candidate.apply(spec)?;
         let mut metrics = SeedMetrics {
@@ -478,11 +548,17 @@ pub fn fix(
         }
         let (trained, seconds) = main.expect("at least one seed");
         let pending = pending.as_ref().expect("candidates imply a fix directory");
-        let run_dir = pending.dir().join(candidate.slug());
-        let label = fix_dir(original.dir)
-            .join(candidate.slug())
-            .display()
-            .to_string();
+        // Two candidates whose names clean up the same get their own directories.
+        let mut slug = candidate.slug();
+        let base = slug.clone();
+        let mut n = 1;
+        while slugs.contains(&slug) {
+            n += 1;
+            slug = format!("{base}-{n}");
+        }
+        slugs.push(slug.clone());
+        let run_dir = pending.dir().join(&slug);
+        let label = dir.join(&slug).display().to_string();
         let candidate_run = PendingRun::create(&run_dir, true)?;
         candidate_run.write(&changed, original.data, &trained)?;
         candidate_run.commit()?;
@@ -505,19 +581,21 @@ pub fn fix(
         .filter(|(_, j)| j.verdict >= Verdict::Improved)
         .max_by(|(_, a), (_, b)| a.verdict.cmp(&b.verdict).then(a.gain.total_cmp(&b.gain)))
         .map(|(i, _)| i);
-    let fixed_spec = best.map(|i| {
-        judged[i]
-            .candidate
-            .apply(spec)
-            .map(|s| s.to_toml())
-            .unwrap_or_default()
-    });
+    // The recommended spec under a name of its own, so that training it as written does not
+    // collide with the original run.
+    let fixed_spec = best
+        .map(|i| -> Result<String, RemedyError> {
+            let mut fixed = judged[i].candidate.apply(spec)?.into_inner();
+            fixed.name = fixed_name(&spec.name);
+            Ok(fixed.check()?.to_toml())
+        })
+        .transpose()?;
     let mut dir_out = None;
     if let Some(pending) = pending {
         if let Some(text) = &fixed_spec {
-            std::fs::write(pending.dir().join("fixed.toml"), text).map_err(|e| {
+            std::fs::write(pending.dir().join(nd_train::FIXED_SPEC_FILE), text).map_err(|e| {
                 nd_train::TrainError::Io {
-                    path: dir.join("fixed.toml"),
+                    path: dir.join(nd_train::FIXED_SPEC_FILE),
                     source: e,
                 }
             })?;
@@ -539,6 +617,15 @@ pub fn fix(
         fixed_spec,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The name of the recommended spec: the original's with `-fixed` (once).
+fn fixed_name(name: &str) -> String {
+    if name.ends_with("-fixed") {
+        name.to_string()
+    } else {
+        format!("{name}-fixed")
+    }
 }
 
 fn push_metrics(m: &mut SeedMetrics, seed: u64, trained: &Trained) {

@@ -17,8 +17,8 @@ pub use diagnosis::{
     LayerRow, ModelSummary, SplitName,
 };
 pub use fix::{
-    collect_candidates, fix, fix_dir, judge, Candidate, FixObserver, FixOptions, FixReport, Judged,
-    LayerHealth, Original, Outcome, SeedMetrics, Verdict,
+    collect_candidates, fix, fix_dir, fixed_key_reason, judge, Candidate, FixObserver, FixOptions,
+    FixReport, Judged, LayerHealth, Original, Outcome, SeedMetrics, Verdict, MAX_SLUG_BYTES,
 };
 pub use revive::{revive, ReviveInfo};
 
@@ -35,8 +35,21 @@ pub enum RemedyError {
     #[error(transparent)]
     Model(#[from] nd_models::ModelError),
     /// A `--try` that is not `section.key=value`.
-    #[error("`{0}` is not a change: expected section.key=value, e.g. model.activation=leaky_relu")]
-    BadChange(String),
+    #[error("`{text}` is not a change: {problem}; expected section.key=value, e.g. model.activation=leaky_relu")]
+    BadChange {
+        /// The text given.
+        text: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A change the fixer cannot make without breaking the comparison with the original.
+    #[error("`{key}` cannot be changed by a candidate: {reason}")]
+    Unfixable {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// A spec change is invalid.
     #[error(transparent)]
     Spec(#[from] nd_spec::SpecError),

@@ -96,6 +96,53 @@ fn finding_text(f: &Finding, out: &mut String) {
     }
 }
 
+/// What a diagnosis without findings measured, in words, without claiming more: units that
+/// never fire or saturate are counted even below the thresholds.
+fn measured(d: &Diagnosis) -> String {
+    let hidden = || d.layers.iter().filter(|l| l.name != "output");
+    let can_die: usize = d
+        .probe
+        .sites
+        .iter()
+        .filter(|s| s.can_die())
+        .map(|s| s.units)
+        .sum();
+    let dead: usize = hidden().map(|l| l.dead).sum();
+    let saturated: usize = hidden().map(|l| l.saturated).sum();
+    let units: usize = hidden().map(|l| l.units).sum();
+    let mut parts = Vec::new();
+    if can_die > 0 {
+        parts.push(if dead == 0 {
+            format!("all {can_die} relu-family units fire on some input")
+        } else {
+            format!(
+                "{dead} of {can_die} relu-family units never fire ({}), below the threshold for a finding",
+                pct(dead as f64 / can_die as f64)
+            )
+        });
+    }
+    if saturated > 0 {
+        parts.push(format!(
+            "{saturated} of {units} units are saturated ({}), below the threshold for a finding",
+            pct(saturated as f64 / units.max(1) as f64)
+        ));
+    }
+    if let Some(ratio) = d.gradient_ratio {
+        parts.push(format!(
+            "the first layer gets {} times the last layer's gradient per weight",
+            sci(ratio)
+        ));
+    }
+    if parts.is_empty() {
+        "Nothing measured crossed a threshold.".into()
+    } else {
+        let mut text = parts.join("; ");
+        text[..1].make_ascii_uppercase();
+        text.push('.');
+        text
+    }
+}
+
 /// The diagnosis for a terminal: a summary line, the per-layer table, then the findings.
 pub fn diagnosis_text(d: &Diagnosis) -> String {
     let mut out = String::new();
@@ -123,17 +170,19 @@ pub fn diagnosis_text(d: &Diagnosis) -> String {
     ));
     out.push_str(&layer_table(d).to_string());
     out.push('\n');
-    if let Some(ratio) = d.gradient_ratio {
-        out.push_str(&format!(
+    match d.gradient_ratio {
+        Some(ratio) => out.push_str(&format!(
             "first-to-last layer gradient ratio (per weight): {}\n",
             sci(ratio)
-        ));
+        )),
+        None if d.layers.len() > 1 => out.push_str(
+            "first-to-last layer gradient ratio (per weight): not measurable (non-finite or zero gradients)\n",
+        ),
+        None => {}
     }
     out.push('\n');
     if d.findings.is_empty() {
-        out.push_str(
-            "[ok] healthy: no findings. Every unit fires, gradients flow, and the loss fell.\n",
-        );
+        out.push_str(&format!("[ok] healthy: no findings. {}\n", measured(d)));
         return out;
     }
     for f in &d.findings {

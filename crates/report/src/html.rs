@@ -121,6 +121,16 @@ footer { margin-top: 30px; color: #777; font-size: 13px; }
 @media (max-width: 900px) { .charts { grid-template-columns: 1fr; } }
 "#;
 
+/// The tag every report this crate writes carries in its `<head>`.
+const GENERATOR_TAG: &str = "<meta name=\"generator\" content=\"neuron-doctor ";
+
+/// True when `bytes` (a file's start is enough: the first 4 KiB are read) are an HTML report
+/// written by [`html_report`]. Writers overwrite only such files.
+pub fn is_report(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4096)];
+    String::from_utf8_lossy(head).contains(GENERATOR_TAG)
+}
+
 /// The whole report as one HTML document.
 pub fn html_report(input: &HtmlInput) -> String {
     let d = input.diagnosis;

@@ -10,7 +10,7 @@ mod html;
 
 pub use diagnosis::{diagnosis_json, diagnosis_markdown, diagnosis_text};
 pub use fix::{fix_json, fix_markdown, fix_text};
-pub use html::{html_report, HtmlInput};
+pub use html::{html_report, is_report, HtmlInput};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,9 +36,7 @@ impl std::str::FromStr for Format {
     }
 }
 
-pub(crate) fn pct(x: f64) -> String {
-    format!("{:.0}%", x * 100.0)
-}
+pub(crate) use nd_probe::percent as pct;
 
 pub(crate) fn sci(x: f64) -> String {
     if x == 0.0 {

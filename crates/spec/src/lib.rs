@@ -23,9 +23,11 @@
 
 mod doctor;
 mod error;
+mod footprint;
 
 pub use doctor::DoctorThresholds;
 pub use error::SpecError;
+pub use footprint::{Footprint, MAX_NAME_BYTES, MAX_SAMPLES, MEMORY_CEILING_BYTES};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -512,6 +514,16 @@ impl Spec {
                 "letters, digits, '-', '_' and '.', not starting with '.'",
             ));
         }
+        if self.name.len() > MAX_NAME_BYTES {
+            return Err(invalid(
+                "name",
+                format!("{:?}...", self.name.chars().take(40).collect::<String>()),
+                &format!(
+                    "at most {MAX_NAME_BYTES} bytes (it was {}): the name becomes a directory name",
+                    self.name.len()
+                ),
+            ));
+        }
         let d = &self.data;
         if d.dataset == DatasetName::Csv {
             if d.path.is_none() {
@@ -549,11 +561,11 @@ impl Spec {
         for (key, value) in [("data.limit", d.limit), ("data.samples", d.samples)] {
             toml_integer(key, value as u64)?;
         }
-        if d.samples < 10 {
+        if !(10..=MAX_SAMPLES).contains(&d.samples) {
             return Err(invalid(
                 "data.samples",
                 d.samples.to_string(),
-                "at least 10",
+                &format!("from 10 to {MAX_SAMPLES}"),
             ));
         }
         if !(d.noise.is_finite() && d.noise >= 0.0) {
@@ -673,6 +685,10 @@ impl Spec {
             ));
         }
         toml_integer("train.seed", t.seed)?;
+        // What the model needs whatever the data: one input and one output, the hidden layers
+        // in full. The full footprint is checked again once the data's shape is known.
+        let lower_bound = self.model.footprint(1, None, 1, t.batch_size);
+        self.model.check_footprint(&lower_bound, t.batch_size)?;
         self.doctor.check()?;
         Ok(CheckedSpec(self))
     }

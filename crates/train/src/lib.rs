@@ -18,8 +18,9 @@ mod training;
 
 pub use device::{compiled, describe, device, inference_device};
 pub use run::{
-    remove_partial_runs, PendingRun, Run, Stage, Summary, CONFIG_FILE, FINAL_WEIGHTS, HEALTH_FILE,
-    INITIAL_WEIGHTS, METRICS_FILE, SUMMARY_FILE,
+    check_replaceable, enclosing_run, remove_partial_runs, PendingRun, Run, Stage, Summary,
+    CONFIG_FILE, FINAL_WEIGHTS, FIXED_SPEC_FILE, HEALTH_FILE, INITIAL_WEIGHTS, MAX_RUN_NAME_BYTES,
+    METRICS_FILE, RUN_DIR_FILES, SUMMARY_FILE,
 };
 pub use training::{
     evaluate, fit, init_network, init_network_with_seed, model_shape, train, EpochMetrics,
@@ -51,6 +52,22 @@ pub enum TrainError {
     /// The output run exists and `--force` was not given.
     #[error("{}: run already exists (use --force to replace it)", .0.display())]
     RunExists(PathBuf),
+    /// `--force` was asked to replace something that is not a neuron-doctor run.
+    #[error("{}: not a neuron-doctor run or fix directory ({problem}); --force replaces only those, so move it away or choose another path", path.display())]
+    NotReplaceable {
+        /// What would have been replaced.
+        path: PathBuf,
+        /// Why it is not a run.
+        problem: String,
+    },
+    /// A run cannot be written at this path.
+    #[error("{}: cannot write a run here: {problem}", path.display())]
+    BadRunPath {
+        /// The run directory asked for.
+        path: PathBuf,
+        /// Why not.
+        problem: String,
+    },
     /// A directory is not a complete run.
     #[error("{}: not a neuron-doctor run: {problem}", dir.display())]
     NotARun {

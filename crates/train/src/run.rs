@@ -32,6 +32,24 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const SUMMARY_FILE: &str = "summary.json";
 /// Live health statistics, one JSON object per epoch (optional when reading).
 pub const HEALTH_FILE: &str = "health.jsonl";
+/// What a fix directory holds beside its candidate runs: the recommended spec.
+pub const FIXED_SPEC_FILE: &str = "fixed.toml";
+
+/// Every file a run directory may hold. `--force` replaces a directory only when it holds
+/// nothing else, so that no file a user put there is lost.
+pub const RUN_DIR_FILES: [&str; 6] = [
+    CONFIG_FILE,
+    INITIAL_WEIGHTS,
+    FINAL_WEIGHTS,
+    METRICS_FILE,
+    SUMMARY_FILE,
+    HEALTH_FILE,
+];
+
+/// The longest run directory name, in bytes: the temporary name beside it
+/// (`.NAME.partial-PID.old`) and a fix directory's (`NAME.fix`) must still fit the 255 bytes
+/// file systems allow for one name.
+pub const MAX_RUN_NAME_BYTES: usize = 200;
 
 /// `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +80,11 @@ pub struct Summary {
     /// Why training ended early, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
+    /// SHA-256 of each weights file (`initial.bpk`, `final.bpk`), as hex: a run whose weights
+    /// were replaced or damaged after training is refused rather than diagnosed under the old
+    /// summary. Absent in runs written before checksums were recorded.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sha256: std::collections::BTreeMap<String, String>,
     /// The neuron-doctor version that wrote the run.
     pub version: String,
 }
@@ -98,21 +121,37 @@ pub struct PendingRun {
 }
 
 impl PendingRun {
-    /// Checks that `target` may be written (absent, or `force`), and creates the temporary
-    /// directory beside it.
+    /// Checks that `target` may be written (absent, or `force` over a neuron-doctor run or fix
+    /// directory, see [`check_replaceable`]), and creates the temporary directory beside it.
     pub fn create(target: &Path, force: bool) -> Result<PendingRun, TrainError> {
-        if target.exists() && !force {
-            return Err(TrainError::RunExists(target.to_path_buf()));
+        let name =
+            target
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| TrainError::BadRunPath {
+                    path: target.to_path_buf(),
+                    problem: "does not end in a directory name".into(),
+                })?;
+        if name.len() > MAX_RUN_NAME_BYTES {
+            return Err(TrainError::BadRunPath {
+                path: target.to_path_buf(),
+                problem: format!(
+                    "the directory name is {} bytes, at most {MAX_RUN_NAME_BYTES} fit beside its temporary name",
+                    name.len()
+                ),
+            });
+        }
+        if fs::symlink_metadata(target).is_ok() {
+            check_replaceable(target)?;
+            if !force {
+                return Err(TrainError::RunExists(target.to_path_buf()));
+            }
         }
         let parent = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(|e| TrainError::io(&parent, e))?;
-        let name = target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| TrainError::io(target, std::io::Error::other("not a directory name")))?;
         let temp = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if temp.exists() {
             fs::remove_dir_all(&temp).map_err(|e| TrainError::io(&temp, e))?;
@@ -148,8 +187,15 @@ impl PendingRun {
         trained: &Trained,
     ) -> Result<(), TrainError> {
         write_file(&self.temp.join(CONFIG_FILE), spec.to_toml().as_bytes())?;
-        save_weights(&trained.initial, &self.temp.join(INITIAL_WEIGHTS))?;
-        save_weights(&trained.network, &self.temp.join(FINAL_WEIGHTS))?;
+        let mut sha256 = std::collections::BTreeMap::new();
+        for (network, file) in [
+            (&trained.initial, INITIAL_WEIGHTS),
+            (&trained.network, FINAL_WEIGHTS),
+        ] {
+            let path = self.temp.join(file);
+            save_weights(network, &path)?;
+            sha256.insert(file.to_string(), file_sha256(&path)?);
+        }
         let lines = jsonl(&trained.metrics);
         write_file(&self.temp.join(METRICS_FILE), lines.as_bytes())?;
         write_file(
@@ -169,21 +215,28 @@ impl PendingRun {
             parameters: trained.network.num_params(),
             seconds: trained.seconds,
             stopped_early: trained.stopped_early.clone(),
+            sha256,
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
         let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
         write_file(&self.temp.join(SUMMARY_FILE), json.as_bytes())
     }
 
-    /// Moves the finished run into place, replacing an old one only when forced.
+    /// Moves the finished run into place, replacing an old one only when forced, and only a
+    /// neuron-doctor run or fix directory (checked again: something may have appeared meanwhile).
     pub fn commit(mut self) -> Result<PathBuf, TrainError> {
-        if self.target.exists() {
+        if fs::symlink_metadata(&self.target).is_ok() {
+            check_replaceable(&self.target)?;
             if !self.force {
                 return Err(TrainError::RunExists(self.target.clone()));
             }
             let old = PathBuf::from(format!("{}.old", self.temp.display()));
             fs::rename(&self.target, &old).map_err(|e| TrainError::io(&self.target, e))?;
-            fs::rename(&self.temp, &self.target).map_err(|e| TrainError::io(&self.target, e))?;
+            if let Err(e) = fs::rename(&self.temp, &self.target) {
+                // Put the old run back: nothing is lost when the new one cannot take its place.
+                let _ = fs::rename(&old, &self.target);
+                return Err(TrainError::io(&self.target, e));
+            }
             fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
         } else {
             fs::rename(&self.temp, &self.target).map_err(|e| TrainError::io(&self.target, e))?;
@@ -192,6 +245,86 @@ impl PendingRun {
         forget_partial(&self.temp);
         Ok(self.target.clone())
     }
+}
+
+/// Checks that an existing `path` is something `--force` may replace: a directory that holds
+/// only a run's files ([`RUN_DIR_FILES`]), a fix directory (candidate runs and
+/// [`FIXED_SPEC_FILE`]), or nothing. Anything else (a plain file, a link, a directory with
+/// other files) is refused with the first thing that would have been lost.
+pub fn check_replaceable(path: &Path) -> Result<(), TrainError> {
+    let refuse = |problem: String| TrainError::NotReplaceable {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let meta = fs::symlink_metadata(path).map_err(|e| TrainError::io(path, e))?;
+    if meta.file_type().is_symlink() {
+        return Err(refuse("is a symbolic link".into()));
+    }
+    if !meta.is_dir() {
+        return Err(refuse("is a file".into()));
+    }
+    let entries = dir_entries(path)?;
+    let is_run = entries.iter().any(|(n, dir)| n == SUMMARY_FILE && !dir);
+    for (name, is_dir) in &entries {
+        let known = if is_run {
+            !is_dir && RUN_DIR_FILES.contains(&name.as_str())
+        } else if *is_dir {
+            // A fix directory's candidate: itself a run, with nothing else in it.
+            let sub = path.join(name);
+            let sub_entries = dir_entries(&sub)?;
+            sub_entries.iter().any(|(n, d)| n == SUMMARY_FILE && !d)
+                && sub_entries
+                    .iter()
+                    .all(|(n, d)| !d && RUN_DIR_FILES.contains(&n.as_str()))
+        } else {
+            name == FIXED_SPEC_FILE
+        };
+        if !known {
+            return Err(refuse(format!(
+                "it holds {name}{}, which neuron-doctor did not write",
+                if *is_dir { "/" } else { "" }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The run or fix directory that `path` lies in (or is), if any: the nearest of its existing
+/// ancestors that holds a `summary.json`, or whose name ends in `.fix` and that holds only
+/// candidate runs. For writers of other files (reports), which must never write into a run.
+pub fn enclosing_run(path: &Path) -> Option<PathBuf> {
+    let absolute = std::path::absolute(path).ok()?;
+    absolute
+        .ancestors()
+        .filter(|dir| dir.is_dir())
+        .find(|dir| {
+            dir.join(SUMMARY_FILE).is_file()
+                || (dir.extension().is_some_and(|e| e == "fix") && check_replaceable(dir).is_ok())
+        })
+        .map(Path::to_path_buf)
+}
+
+/// A directory's entries: name, and whether it is a directory (links count as files).
+fn dir_entries(dir: &Path) -> Result<Vec<(String, bool)>, TrainError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| TrainError::io(dir, e))? {
+        let entry = entry.map_err(|e| TrainError::io(dir, e))?;
+        let kind = entry.file_type().map_err(|e| TrainError::io(dir, e))?;
+        out.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            kind.is_dir(),
+        ));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The SHA-256 of a file's bytes, as lowercase hex.
+fn file_sha256(path: &Path) -> Result<String, TrainError> {
+    use sha2::Digest;
+    let bytes = fs::read(path).map_err(|e| TrainError::io(path, e))?;
+    let digest = sha2::Sha256::digest(&bytes);
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl Drop for PendingRun {
@@ -307,6 +440,18 @@ impl Run {
             path: summary_path.clone(),
             problem: e.to_string(),
         })?;
+        // Every finished epoch is one line: an empty or shorter history is a cut-off file, and a
+        // diagnosis of it would describe a training that is not the one the summary records.
+        if metrics.len() != summary.epochs_run || metrics.is_empty() {
+            return Err(TrainError::Corrupt {
+                path: metrics_path,
+                problem: format!(
+                    "{} epoch(s) recorded where summary.json says {} ran",
+                    metrics.len(),
+                    summary.epochs_run
+                ),
+            });
+        }
         let health_path = dir.join(HEALTH_FILE);
         let health = match fs::read_to_string(&health_path) {
             Ok(text) => text
@@ -339,7 +484,21 @@ impl Run {
         data: &Dataset,
         device: &Device,
     ) -> Result<Network, TrainError> {
+        let path = self.dir.join(stage.file());
         let fresh = Network::new(&self.spec, &model_shape(data), device)?;
-        Ok(fresh.load_weights(&self.dir.join(stage.file()))?)
+        // The loader's own errors (truncated, another architecture) say more than a checksum
+        // would; weights that load but are not the ones trained are caught by the checksum.
+        let network = fresh.load_weights(&path)?;
+        if let Some(expected) = self.summary.sha256.get(stage.file()) {
+            if &file_sha256(&path)? != expected {
+                return Err(TrainError::Corrupt {
+                    path,
+                    problem: format!(
+                        "its SHA-256 differs from the one {SUMMARY_FILE} recorded when the run was trained: the weights were replaced or damaged"
+                    ),
+                });
+            }
+        }
+        Ok(network)
     }
 }

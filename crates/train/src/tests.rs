@@ -479,6 +479,14 @@ batch_size = 32
             "{name}: saturated fraction {fraction}, all: {saturated:?}"
         );
     }
+    // 64 images in 2 batches, both sampled: rows are images, not images times pixels.
+    assert_eq!(
+        (
+            trained.health[0].sampled_batches,
+            trained.health[0].sampled_rows
+        ),
+        (2, 64)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -766,7 +774,7 @@ fn commit_refuses_a_target_that_appeared_meanwhile() {
     std::fs::write(target.join("keep"), "someone else's").unwrap();
     let err = pending.commit().unwrap_err();
     assert!(
-        matches!(&err, TrainError::RunExists(p) if p == &target),
+        matches!(&err, TrainError::NotReplaceable { path, .. } if path == &target),
         "{err:?}"
     );
     assert_eq!(file_names(&target), ["keep"]);
@@ -789,12 +797,52 @@ fn dropping_a_pending_run_leaves_nothing_behind() {
 }
 
 #[test]
+fn force_never_replaces_what_is_not_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory holding a file neuron-doctor did not write.
+    let target = dir.path().join("iris");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("stale.txt"), "the user's").unwrap();
+    let err = PendingRun::create(&target, true).unwrap_err();
+    assert!(matches!(&err, TrainError::NotReplaceable { .. }), "{err:?}");
+    assert!(err.to_string().contains("stale.txt"), "{err}");
+    // A plain file, with or without force.
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "mine").unwrap();
+    for force in [true, false] {
+        let err = PendingRun::create(&file, force).unwrap_err();
+        assert!(err.to_string().contains("is a file"), "{err}");
+    }
+    // A fix directory with something else in it.
+    let fix = dir.path().join("iris.fix");
+    std::fs::create_dir_all(fix.join("notes")).unwrap();
+    let err = PendingRun::create(&fix, true).unwrap_err();
+    assert!(err.to_string().contains("notes/"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(target.join("stale.txt")).unwrap(),
+        "the user's"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+    assert!(fix.join("notes").is_dir());
+    assert_eq!(hidden_entries(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_run_name_too_long_for_its_temporary_name_is_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("n".repeat(MAX_RUN_NAME_BYTES + 1));
+    let err = PendingRun::create(&target, false).unwrap_err();
+    assert!(matches!(&err, TrainError::BadRunPath { .. }), "{err:?}");
+    assert_eq!(file_names(dir.path()), Vec::<String>::new());
+    PendingRun::create(&dir.path().join("n".repeat(MAX_RUN_NAME_BYTES)), false).unwrap();
+}
+
+#[test]
 fn a_forced_commit_replaces_an_old_run() {
     let _rng = serial();
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("iris");
     std::fs::create_dir(&target).unwrap();
-    std::fs::write(target.join("stale.txt"), "from an older run").unwrap();
     write_run(&target, true);
     assert_eq!(file_names(&target), sorted_run_files());
     assert_eq!(file_names(dir.path()), ["iris"]);
@@ -928,4 +976,33 @@ fn a_run_with_damaged_weights_is_an_error_naming_the_file() {
         "{err}"
     );
     run.network(Stage::Initial, &data, &device).unwrap();
+}
+
+#[test]
+fn weights_replaced_by_others_of_the_same_shape_fail_the_checksum() {
+    let _rng = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("iris");
+    let (_, data, _) = write_run(&target, false);
+    let final_path = target.join(FINAL_WEIGHTS);
+    std::fs::copy(target.join(INITIAL_WEIGHTS), &final_path).unwrap();
+    let device = inference_device(Backend::Ndarray).unwrap();
+    let run = Run::open(&target).unwrap();
+    assert_eq!(run.summary.sha256.len(), 2);
+    match run.network(Stage::Final, &data, &device).unwrap_err() {
+        TrainError::Corrupt { path, problem } => {
+            assert_eq!(path, final_path);
+            assert!(problem.contains("SHA-256"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
+    run.network(Stage::Initial, &data, &device).unwrap();
+    // A run written before checksums were recorded loads as it did.
+    let summary_path = target.join(SUMMARY_FILE);
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    summary.as_object_mut().unwrap().remove("sha256");
+    std::fs::write(&summary_path, summary.to_string()).unwrap();
+    let run = Run::open(&target).unwrap();
+    run.network(Stage::Final, &data, &device).unwrap();
 }

@@ -220,7 +220,7 @@ pub fn fit(
             let loss = loss(output, &data.train.targets, chunk, device);
             let gradients = loss.backward();
             if sampled {
-                health_acc.add(&traces, &network, &gradients);
+                health_acc.add(chunk.len(), &traces, &network, &gradients);
             }
             let grads = GradientsParams::from_grads(gradients, &network);
             network = optimizer.step(t.learning_rate, network, grads);

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use nd_remedy::{Candidate, DiagnoseOptions, FixOptions, Original};
+use nd_remedy::{DiagnoseOptions, FixOptions, Original};
 use nd_report::Format;
 use nd_spec::Spec;
 use nd_train::PendingRun;
@@ -61,6 +61,7 @@ fn default_report_path(run_dir: &std::path::Path) -> PathBuf {
 pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     args.overrides.check()?;
+    let extra = args.flags.check()?;
     let chosen_report = args
         .report
         .as_deref()
@@ -85,13 +86,12 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "the embedded default spec".into());
     let data = settings::load_data(&spec, &origin)?;
-    let out = settings::run_dir(args.out, &spec);
-    let fix_dir = nd_remedy::fix_dir(&out);
-    if fix_dir.exists() && !args.force {
-        anyhow::bail!(
-            "{}: fix directory already exists (use --force to replace it)",
-            fix_dir.display()
-        );
+    let out = settings::run_dir(args.out, &spec)?;
+    crate::cmd::fix::check_fix_dir(&nd_remedy::fix_dir(&out), args.force)?;
+    // The default report goes beside the run: an existing file there must be a report too.
+    let default_report = default_report_path(&out);
+    if chosen_report.is_none() && !args.no_report && default_report.exists() {
+        crate::cmd::diagnose::check_report_path(&default_report)?;
     }
     let pending = PendingRun::create(&out, args.force)?;
     let device = nd_train::device(spec.train.backend)?;
@@ -132,12 +132,11 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
 
     say("\n== 3. fix: re-train the remedies with the same data, seed and budget".into());
     let t2 = Instant::now();
-    let extra = args
-        .flags
-        .try_
-        .iter()
-        .map(|t| Candidate::parse(t))
-        .collect::<Result<Vec<_>, _>>()?;
+    for candidate in &extra {
+        candidate
+            .apply(&spec)
+            .map_err(|e| anyhow::anyhow!("--try {}: {e}", candidate.label))?;
+    }
     let original = Original {
         dir: &run_dir,
         spec: &spec,
@@ -200,7 +199,7 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
     let report_path = if args.no_report {
         None
     } else {
-        Some(chosen_report.unwrap_or_else(|| default_report_path(&run_dir)))
+        Some(chosen_report.unwrap_or(default_report))
     };
     if let Some(path) = &report_path {
         let html = nd_report::html_report(&nd_report::HtmlInput {

@@ -40,7 +40,7 @@ pub struct DiagnoseArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// List every check with its code and a one-line description, then exit (with
-    /// `--format markdown`: each check's full documentation).
+    /// `--format markdown` or `json`: each check's full documentation).
     #[arg(long)]
     pub list_checks: bool,
 }
@@ -55,6 +55,26 @@ fn parse_split(s: &str) -> Result<SplitName, String> {
 
 /// Prints every check: one line each, or (markdown) the full What / Why / Example / Remedies.
 pub fn list_checks(format: Format) {
+    if format == Format::Json {
+        let checks: Vec<serde_json::Value> = CHECKS
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "code": c.code,
+                    "summary": c.summary,
+                    "what": c.what,
+                    "why": c.why,
+                    "example": c.example,
+                    "remedies": c.remedies,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&checks).expect("checks serialize")
+        );
+        return;
+    }
     if format == Format::Markdown {
         for c in CHECKS {
             println!("### `{}`\n\n{}.\n", c.code, c.summary);
@@ -124,7 +144,8 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Checks a `--report` path before any work is done: it must name a file in an existing
-/// directory.
+/// directory, outside every run and fix directory, and an existing file there must be a report
+/// neuron-doctor wrote (anything else would be lost when the report replaces it).
 pub fn check_report_path(path: &Path) -> anyhow::Result<PathBuf> {
     if path.is_dir() {
         anyhow::bail!("--report {}: is a directory", path.display());
@@ -140,7 +161,41 @@ pub fn check_report_path(path: &Path) -> anyhow::Result<PathBuf> {
             dir.display()
         );
     }
+    if let Some(run) = nd_train::enclosing_run(dir) {
+        anyhow::bail!(
+            "--report {}: inside the run directory {}, whose files are the run's own; write the report beside it",
+            path.display(),
+            run.display()
+        );
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => {
+            let head =
+                read_head(path).map_err(|e| anyhow::anyhow!("--report {}: {e}", path.display()))?;
+            if !nd_report::is_report(&head) {
+                anyhow::bail!(
+                    "--report {}: the file exists and is not a neuron-doctor report; refusing to overwrite it",
+                    path.display()
+                );
+            }
+        }
+        Ok(_) => anyhow::bail!(
+            "--report {}: exists and is not a plain file; refusing to overwrite it",
+            path.display()
+        ),
+        Err(_) => {}
+    }
     Ok(path.to_path_buf())
+}
+
+/// The first 4 KiB of a file.
+fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)?
+        .take(4096)
+        .read_to_end(&mut head)?;
+    Ok(head)
 }
 
 /// The directory a report goes to (`.` for a bare file name).

@@ -34,6 +34,34 @@ pub struct FixFlags {
     pub seeds: usize,
 }
 
+impl FixFlags {
+    /// Checks the flags' own values, naming the flag, and parses the `--try` candidates.
+    pub fn check(&self) -> anyhow::Result<Vec<Candidate>> {
+        if self.seeds == 0 {
+            anyhow::bail!("--seeds 0: a verdict needs at least 1 seed per network");
+        }
+        self.try_
+            .iter()
+            .map(|t| Candidate::parse(t).map_err(|e| anyhow::anyhow!("--try {t:?}: {e}")))
+            .collect()
+    }
+}
+
+/// Refuses, before any training, a fix directory that exists and may not be replaced: without
+/// `--force`, or (with it) when it is not a neuron-doctor fix directory.
+pub fn check_fix_dir(fix_dir: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(fix_dir).is_ok() {
+        nd_train::check_replaceable(fix_dir)?;
+        if !force {
+            anyhow::bail!(
+                "{}: fix directory already exists (use --force to replace it)",
+                fix_dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Arguments of `fix`.
 #[derive(Debug, Args)]
 pub struct FixArgs {
@@ -100,7 +128,14 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(crate::cmd::diagnose::check_report_path)
         .transpose()?;
+    let extra = args.flags.check()?;
+    if args.revive_epochs == Some(0) {
+        anyhow::bail!("--revive-epochs 0: revived units need at least 1 epoch of training");
+    }
     let mut run = nd_train::Run::open(&args.run)?;
+    if args.strategy == Strategy::Retrain {
+        check_fix_dir(&nd_remedy::fix_dir(&args.run), args.force)?;
+    }
     // Verified on another backend than the run was trained on: the original is re-trained
     // there too, so that no comparison mixes backends.
     let moved = args
@@ -112,12 +147,6 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
         spec.train.backend = backend;
         run.spec = spec.check()?;
     }
-    let extra = args
-        .flags
-        .try_
-        .iter()
-        .map(|t| Candidate::parse(t))
-        .collect::<Result<Vec<_>, _>>()?;
     for candidate in &extra {
         candidate
             .apply(&run.spec)

@@ -39,7 +39,7 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let spec = settings::load_spec(&args.config, &args.overrides)?;
     let data = settings::load_data(&spec, &args.config.display().to_string())?;
-    let out = settings::run_dir(args.out, &spec);
+    let out = settings::run_dir(args.out, &spec)?;
     let pending = PendingRun::create(&out, args.force)?;
     let device = nd_train::device(spec.train.backend)?;
     let mut progress = TrainProgress::new(&spec.name, args.quiet);

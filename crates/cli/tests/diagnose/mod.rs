@@ -141,7 +141,20 @@ fn healthy_digits_relu_has_no_findings() {
     assert_healthy(&t, &d);
     assert_eq!(findings(&d), []);
     // With no finding at all, even advice does not fail it.
-    t.expect(&["diagnose", "run", "--fail-on", "advice"], 0);
+    let text = stdout(&t.expect(&["diagnose", "run", "--fail-on", "advice"], 0));
+    // It says what it measured, dead units below the threshold included, and no more.
+    let layers = d["layers"].as_array().unwrap();
+    let hidden = layers.iter().filter(|l| l["name"] != "output");
+    let dead: u64 = hidden.clone().map(|l| l["dead"].as_u64().unwrap()).sum();
+    let units: u64 = hidden.map(|l| l["units"].as_u64().unwrap()).sum();
+    let expected = if dead == 0 {
+        format!("All {units} relu-family units fire on some input")
+    } else {
+        format!("{dead} of {units} relu-family units never fire")
+    };
+    assert!(text.contains("[ok] healthy: no findings."), "{text}");
+    assert!(text.contains(&expected), "expected {expected:?} in\n{text}");
+    assert!(!text.contains("the loss fell"), "{text}");
 }
 
 #[test]

@@ -83,6 +83,8 @@ fn dying_relu_is_cured_and_the_fixed_spec_is_written() {
 
     let fixed: toml::Table =
         toml::from_str(&t.read("run.fix/fixed.toml")).expect("fixed.toml is TOML");
+    // Its own name: training it as written does not collide with the original run.
+    assert_eq!(fixed["name"].as_str(), Some("digits-dying-relu-fixed"));
     let changes = best["candidate"]["changes"].as_array().expect("changes");
     assert!(!changes.is_empty());
     for change in changes {

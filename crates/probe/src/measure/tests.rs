@@ -170,3 +170,52 @@ fn probe_memory_does_not_depend_on_rows_and_limit_is_honoured() {
     assert!(p.loss.is_finite());
     assert!(p.layers.iter().all(|l| l.grad_norm > 0.0));
 }
+
+#[test]
+fn gradient_norms_are_measured_with_dropout_off() {
+    // The same weights with and without dropout: the gradient columns must agree, or a model
+    // with dropout could not be compared with its twin without it.
+    let device = device();
+    let data = split(300, 4);
+    let build = |dropout: f64| {
+        let text =
+            format!("[data]\ndataset = \"iris\"\n[model]\nhidden = [16, 8]\ndropout = {dropout}");
+        let spec = Spec::from_toml_str(&text, "t").unwrap().check().unwrap();
+        device.seed(3);
+        let shape = ModelShape {
+            inputs: 4,
+            outputs: 3,
+            image: None,
+        };
+        Network::new(&spec, &shape, &device).unwrap()
+    };
+    let options = ProbeOptions {
+        limit: None,
+        grad_batch: 300,
+    };
+    let plain = probe(&build(0.0), &data, &device, &options);
+    let dropped = probe(&build(0.5), &data, &device, &options);
+    for (a, b) in plain.layers.iter().zip(&dropped.layers) {
+        assert!(a.grad_norm > 0.0, "{}", a.name);
+        assert!(
+            close(a.grad_norm, b.grad_norm),
+            "{}: {} without dropout, {} with",
+            a.name,
+            a.grad_norm,
+            b.grad_norm
+        );
+    }
+}
+
+#[test]
+fn the_gradient_ratio_is_not_a_made_up_one() {
+    let device = device();
+    let data = split(64, 4);
+    let options = ProbeOptions {
+        limit: None,
+        grad_batch: 0,
+    };
+    // No backward pass: no gradient, no ratio.
+    let p = probe(&network("relu", 0.0, &device), &data, &device, &options);
+    assert!(p.gradient_ratio.is_nan(), "{}", p.gradient_ratio);
+}

@@ -1676,6 +1676,54 @@ fn a_hopeless_model_is_an_error_plateau_or_not() {
         vec![("stalled-training", Severity::Error, None)]
     );
     assert!(findings[0].evidence["train_accuracy"].is_null());
+    // No chance accuracy for a regression: there are no classes to guess among.
+    assert!(
+        findings[0].evidence.get("chance_accuracy").is_none(),
+        "{:#}",
+        findings[0].evidence
+    );
+}
+
+#[test]
+fn the_stall_message_says_what_the_loss_did() {
+    // The best loss of the last five epochs is 20% above the best before: "rose 20%", not
+    // "improved 0%".
+    let history = [3.0, 2.0, 1.0, 1.0, 1.2, 1.3, 1.35, 1.4, 1.43]
+        .iter()
+        .map(|&l| point(l, Some(0.4)))
+        .collect();
+    let case = Case {
+        history,
+        ..Case::healthy()
+    };
+    let findings = case.run();
+    let f = only(&findings, "stalled-training");
+    assert!(f.message.contains("rose 20%"), "{}", f.message);
+    assert!(!f.message.contains("improved"), "{}", f.message);
+    // Flat.
+    let case = Case {
+        history: plateau_history(1.5, Some(0.45)),
+        ..Case::healthy()
+    };
+    let findings = case.run();
+    let f = only(&findings, "stalled-training");
+    assert!(f.message.contains("stayed flat"), "{}", f.message);
+    // Fell 13% but hopeless: says it fell, and why that is still an error.
+    let case = Case {
+        history: (0..10)
+            .map(|i| point(2.3 * 0.97f64.powi(i), Some(0.15)))
+            .collect(),
+        ..Case::healthy()
+    };
+    let findings = case.run();
+    let f = only(&findings, "stalled-training");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.message.contains("fell"), "{}", f.message);
+    assert!(
+        f.message.contains("no better than a constant"),
+        "{}",
+        f.message
+    );
 }
 
 /// The check's documentation: "error when it ended within 10% of chance accuracy or of the
