@@ -33,21 +33,10 @@ const STEPS: &[Step] = &[
         env: &[],
         hint: "fix the warnings above; `cargo clippy --workspace --all-targets` lists them",
     },
-    // The default build (no wgpu: what `cargo run -p neuron-doctor` compiles) has code of its
-    // own behind `cfg(not(feature = "wgpu"))`; lint it too (check only, no code generation).
-    Step {
-        name: "clippy-ndarray",
-        args: &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-        env: &[],
-        hint: "the build without the wgpu feature has warnings; `cargo clippy --workspace --all-targets` lists them",
-    },
+    // No second clippy pass without wgpu: turning a feature off re-checks all of burn (4 min
+    // on the slowest CI machine seen). The code only that build compiles is kept to two
+    // one-line stubs (`crates/train/src/device.rs`); the message they return is compiled,
+    // linted and tested in this build.
     Step {
         name: "doc",
         args: &["doc", "--workspace", "--no-deps", "--features", "wgpu"],

@@ -29,14 +29,12 @@ Tasks:
                             (as root or with password-less sudo; skipped otherwise)
                    fmt      cargo fmt --all --check
                    clippy   cargo clippy --workspace --all-targets --features wgpu -- -D warnings
-                   clippy-ndarray
-                            cargo clippy --workspace --all-targets -- -D warnings (the default build)
                    doc      RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps --features wgpu
                    test     cargo nextest run --workspace --features wgpu
                    doctest  cargo test --workspace --doc --features wgpu
                    report   cargo xtask report (skipped when chromium is not installed)
   bench [-- ARGS]
-                 run the criterion benchmarks on ndarray and wgpu
+                 run the criterion benchmarks on flex, ndarray and wgpu
                  (cargo bench -p nd-train --features wgpu --bench '*'),
                  print their medians and where criterion keeps the results; ARGS go to criterion,
                  e.g. `cargo xtask bench -- probe/` to run only the probe benchmarks

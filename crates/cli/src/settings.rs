@@ -16,7 +16,7 @@ pub struct Overrides {
     /// Use this seed instead of the spec's.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// Compute on this backend instead of the spec's (ndarray | wgpu).
+    /// Compute on this backend instead of the spec's (ndarray | flex | wgpu).
     #[arg(long, value_name = "NAME")]
     pub backend: Option<Backend>,
 }

@@ -55,5 +55,5 @@ pub enum RemedyError {
     Spec(#[from] nd_spec::SpecError),
 }
 
-#[cfg(all(test, feature = "wgpu"))]
+#[cfg(test)]
 mod parity_tests;

@@ -1,11 +1,12 @@
 //! Parity of the diagnosis across backends: the same weights and data probed on ndarray and on
-//! wgpu give the same findings, the same dead, dormant and saturated units, and statistics
+//! flex or wgpu give the same findings, the same dead, dormant and saturated units, and statistics
 //! within [`ATOL`] + [`RTOL`] x magnitude of each other (fractions of inputs: within two
 //! inputs' worth).
 //!
-//! Each network is trained on ndarray, then the very same weights are moved to the wgpu
-//! device (`fork`), so any difference is the backends' arithmetic. Needs a wgpu adapter (on a
-//! machine without a GPU: Mesa's software Vulkan, `apt-get install mesa-vulkan-drivers`).
+//! Each network is trained on ndarray, then the very same weights are moved to the other
+//! device (`fork`), so any difference is the backends' arithmetic. The wgpu tests need a wgpu
+//! adapter (on a machine without a GPU: Mesa's software Vulkan, `apt-get install
+//! mesa-vulkan-drivers`) and the `wgpu` feature.
 
 use std::path::Path;
 
@@ -33,7 +34,7 @@ fn close_within(what: &str, a: f64, b: f64, atol: f64) {
     let tolerance = atol + RTOL * a.abs().max(b.abs());
     assert!(
         (a - b).abs() <= tolerance,
-        "{what}: ndarray {a} vs wgpu {b} (tolerance {tolerance:e})"
+        "{what}: ndarray {a} vs other backend {b} (tolerance {tolerance:e})"
     );
 }
 
@@ -55,12 +56,13 @@ fn spec(name: &str) -> CheckedSpec {
     Spec::from_file(&path).unwrap().check().unwrap()
 }
 
-/// Trains `name` on ndarray and diagnoses its initial and trained weights on both backends.
-fn diagnose_on_both(name: &str) -> (Diagnosis, Diagnosis) {
+/// Trains `name` on ndarray and diagnoses its initial and trained weights on ndarray and on
+/// `other`.
+fn diagnose_on_both(name: &str, other: Backend) -> (Diagnosis, Diagnosis) {
     let spec = spec(name);
     let data: Dataset = nd_data::load(&spec.data, Path::new(".")).unwrap();
     let cpu = nd_train::device(Backend::Ndarray).unwrap();
-    let gpu = nd_train::device(Backend::Wgpu).unwrap();
+    let gpu = nd_train::device(other).unwrap();
     let trained = nd_train::train(&spec, &data, &cpu, &mut nd_train::Quiet).unwrap();
     let options = DiagnoseOptions::default();
     let on_cpu = diagnose_networks(
@@ -181,23 +183,48 @@ fn assert_same_diagnosis(a: &Diagnosis, b: &Diagnosis, tau: f64) {
 }
 
 #[test]
-fn wgpu_diagnoses_dead_units_like_ndarray() {
-    let (cpu, gpu) = diagnose_on_both("broken/digits-dying-relu.toml");
+fn flex_diagnoses_dead_units_like_ndarray() {
+    let (cpu, other) = diagnose_on_both("broken/digits-dying-relu.toml", Backend::Flex);
     assert!(cpu.findings.iter().any(|f| f.code == "dead-units"));
     assert!(cpu.layers.iter().any(|l| l.dead > 0));
-    assert_same_diagnosis(&cpu, &gpu, TAU);
+    assert_same_diagnosis(&cpu, &other, TAU);
 }
 
 #[test]
-fn wgpu_diagnoses_saturated_units_like_ndarray() {
-    let (cpu, gpu) = diagnose_on_both("broken/digits-saturated-sigmoid.toml");
+fn flex_diagnoses_saturated_units_like_ndarray() {
+    let (cpu, other) = diagnose_on_both("broken/digits-saturated-sigmoid.toml", Backend::Flex);
     assert!(cpu.findings.iter().any(|f| f.code == "saturated-units"));
     assert!(cpu.layers.iter().any(|l| l.saturated > 0));
-    assert_same_diagnosis(&cpu, &gpu, TAU);
+    assert_same_diagnosis(&cpu, &other, TAU);
 }
 
 #[test]
+fn flex_diagnoses_a_cnn_like_ndarray() {
+    let (cpu, other) = diagnose_on_both("digits-cnn.toml", Backend::Flex);
+    assert_same_diagnosis(&cpu, &other, TAU);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_diagnoses_dead_units_like_ndarray() {
+    let (cpu, other) = diagnose_on_both("broken/digits-dying-relu.toml", Backend::Wgpu);
+    assert!(cpu.findings.iter().any(|f| f.code == "dead-units"));
+    assert!(cpu.layers.iter().any(|l| l.dead > 0));
+    assert_same_diagnosis(&cpu, &other, TAU);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_diagnoses_saturated_units_like_ndarray() {
+    let (cpu, other) = diagnose_on_both("broken/digits-saturated-sigmoid.toml", Backend::Wgpu);
+    assert!(cpu.findings.iter().any(|f| f.code == "saturated-units"));
+    assert!(cpu.layers.iter().any(|l| l.saturated > 0));
+    assert_same_diagnosis(&cpu, &other, TAU);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
 fn wgpu_diagnoses_a_cnn_like_ndarray() {
-    let (cpu, gpu) = diagnose_on_both("digits-cnn.toml");
-    assert_same_diagnosis(&cpu, &gpu, TAU);
+    let (cpu, other) = diagnose_on_both("digits-cnn.toml", Backend::Wgpu);
+    assert_same_diagnosis(&cpu, &other, TAU);
 }

@@ -412,11 +412,13 @@ named_enum!(
 named_enum!(
     /// Compute backend.
     Backend {
-        /// burn's ndarray CPU backend.
+        /// burn's ndarray CPU backend (deprecated by burn 0.22 in favour of flex).
         Ndarray = "ndarray",
+        /// burn's flex CPU backend: pure Rust, im2col + gemm convolutions, SIMD, threads.
+        Flex = "flex",
         /// burn's wgpu backend (GPU, or Mesa's software Vulkan).
         Wgpu = "wgpu",
-    } default Ndarray
+    } default Flex
 );
 
 /// Every key a spec accepts, as `section.key`; used for suggestions and by `--try`.

@@ -36,7 +36,7 @@ momentum = 0.0
 epochs = 20
 batch_size = 64
 seed = 42
-backend = "ndarray"
+backend = "flex"
 "#;
 
 /// A csv spec with every optional key set and no value left at its default.
@@ -169,7 +169,7 @@ fn minimal_spec_gets_every_documented_default() {
             epochs: 20,
             batch_size: 64,
             seed: 42,
-            backend: Backend::Ndarray,
+            backend: Backend::Flex,
         },
         doctor: DoctorThresholds {
             dead_fraction_warning: 0.10,

@@ -1,7 +1,9 @@
-//! Training and probing throughput of the digits MLP (64-128-128-10, batch 64, Adam) on ndarray
-//! and, built with the `wgpu` feature (as `cargo xtask bench` does), on wgpu: the `epoch` and
-//! `probe` groups are ndarray, `epoch_wgpu` and `probe_wgpu` the same benchmarks on the wgpu
-//! adapter (named on stderr when the run starts; skipped, saying why, when there is none).
+//! Training and probing throughput of the digits MLP (64-128-128-10, batch 64, Adam) and of the
+//! MNIST CNN of `configs/mnist-cnn.toml` on ndarray, flex and, built with the `wgpu` feature (as
+//! `cargo xtask bench` does), wgpu: the `epoch`, `probe` and `cnn` groups are ndarray,
+//! `epoch_flex`, `probe_flex` and `cnn_flex` the same benchmarks on flex, `epoch_wgpu`,
+//! `probe_wgpu` and `cnn_wgpu` on the wgpu adapter (named on stderr when the run starts;
+//! skipped, saying why, when there is none).
 //!
 //! Run with `cargo xtask bench` (or `cargo bench -p nd-train --bench epoch`); criterion's
 //! estimates land in `target/criterion/<group>/<benchmark>/new/estimates.json`.
@@ -19,6 +21,10 @@
 //! - `probe/grad_batch_1`: [`nd_probe::probe`] with the smallest gradient batch it takes
 //!   (1 row; it treats 0 as 1): activation statistics and weight reads, almost no backward.
 //! - `probe/full`: [`nd_probe::probe`] with the default options (a 512-row backward pass).
+//! - `cnn/mnist_cnn_fit`: one epoch of the MNIST CNN (2000 images, batch 64, Adam) with its
+//!   evaluation, as `train` runs it; PyTorch's figure for the same net is in the README.
+//! - `cnn/mnist_cnn_forward_only`, `cnn/mnist_cnn_probe_activations`, `cnn/mnist_cnn_probe_full`:
+//!   the probe of that CNN against a plain forward pass over its 2000 training images.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -73,9 +79,15 @@ impl nd_train::Observer for NoHealth {
     }
 }
 
-/// The benchmarks' setup on `backend`, or `None` (said on stderr) where it cannot run.
+/// The benchmarks' setup of the digits MLP on `backend`, or `None` (said on stderr) where it
+/// cannot run.
 fn setup(backend: Backend) -> Option<Setup> {
-    let spec = nd_spec::Spec::from_toml_str(SPEC, "bench-digits")
+    setup_spec(SPEC, backend)
+}
+
+/// The setup of `text` (a spec) on `backend`.
+fn setup_spec(text: &str, backend: Backend) -> Option<Setup> {
+    let spec = nd_spec::Spec::from_toml_str(text, "bench")
         .and_then(|mut spec| {
             spec.train.backend = backend;
             spec.check()
@@ -109,9 +121,9 @@ fn setup(backend: Backend) -> Option<Setup> {
     })
 }
 
-/// The backends this build computes on: ndarray, and wgpu with the `wgpu` feature.
+/// The backends this build computes on: ndarray, flex, and wgpu with the `wgpu` feature.
 fn backends() -> Vec<(Backend, &'static str)> {
-    let mut all = vec![(Backend::Ndarray, "")];
+    let mut all = vec![(Backend::Ndarray, ""), (Backend::Flex, "_flex")];
     if nd_train::compiled(Backend::Wgpu) {
         all.push((Backend::Wgpu, "_wgpu"));
     }
@@ -267,16 +279,96 @@ fn probe_on(c: &mut Criterion, name: &str, setup: Setup) {
     group.finish();
 }
 
-criterion_group!(benches, epoch, probe, ops);
+/// Rows per forward pass in `probe` for the MNIST CNN: `4_000_000 / (784 pixels * 16 channels)`.
+const CNN_PROBE_CHUNK: usize = 318;
+
+/// `configs/mnist-cnn.toml`, one epoch.
+const CNN_SPEC: &str = r#"
+[data]
+dataset = "mnist"
+limit = 2000
+
+[model]
+kind = "cnn"
+hidden = [8, 16]
+dense = [32]
+activation = "relu"
+init = "kaiming_normal"
+
+[train]
+learning_rate = 0.002
+epochs = 1
+batch_size = 64
+"#;
+
+fn cnn(c: &mut Criterion) {
+    for (backend, suffix) in backends() {
+        let Some(setup) = setup_spec(CNN_SPEC, backend) else {
+            continue;
+        };
+        let Setup {
+            spec,
+            data,
+            device,
+            network,
+        } = setup;
+        let rows = all_rows(data.train.rows);
+        let mut group = c.benchmark_group(format!("cnn{suffix}"));
+        // Seconds per iteration on ndarray: ten samples.
+        group.sampling_mode(SamplingMode::Flat);
+        group.sample_size(10);
+        group.measurement_time(Duration::from_secs(10));
+        group.throughput(Throughput::Elements(data.train.rows as u64));
+        group.bench_function("mnist_cnn_fit", |b| {
+            b.iter_batched(
+                || network.clone(),
+                |network| {
+                    nd_train::fit(network, &spec, &data, &device, 1, &mut Quiet)
+                        .expect("training runs")
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        group.bench_function("mnist_cnn_forward_only", |b| {
+            b.iter(|| {
+                let inference = network.valid();
+                for chunk in rows.chunks(CNN_PROBE_CHUNK) {
+                    let output = inference.forward(nd_probe::features(&data.train, chunk, &device));
+                    black_box(output.into_data());
+                }
+            })
+        });
+        let activations_only = ProbeOptions {
+            grad_batch: 0,
+            ..ProbeOptions::default()
+        };
+        group.bench_function("mnist_cnn_probe_activations", |b| {
+            b.iter(|| nd_probe::probe(&network, &data.train, &device, &activations_only))
+        });
+        group.bench_function("mnist_cnn_probe_full", |b| {
+            b.iter(|| nd_probe::probe(&network, &data.train, &device, &ProbeOptions::default()))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, epoch, probe, cnn, ops);
 criterion_main!(benches);
 
-/// Costs of single tensor operations on one probe chunk, to see where the probe's time goes.
+/// Costs of single tensor operations on one probe chunk, to see where the probe's time goes:
+/// `ops` on ndarray, `ops_flex` on flex.
 fn ops(c: &mut Criterion) {
+    for (backend, suffix) in [(Backend::Ndarray, ""), (Backend::Flex, "_flex")] {
+        let device = nd_train::inference_device(backend).expect("a CPU backend");
+        ops_on(c, &format!("ops{suffix}"), &device);
+    }
+}
+
+fn ops_on(c: &mut Criterion, name: &str, device: &Device) {
     use burn::tensor::{Distribution, Tensor};
-    #[allow(deprecated)]
-    let device = burn::tensor::Device::ndarray();
+    let device = device.clone();
     let x = Tensor::<2>::random([1024, 128], Distribution::Normal(0.0, 1.0), &device);
-    let mut group = c.benchmark_group("ops");
+    let mut group = c.benchmark_group(name);
     group.sample_size(30);
     group.bench_function("sum_dim0", |b| {
         b.iter(|| black_box(x.clone().sum_dim(0).into_data()))

@@ -1,6 +1,7 @@
 //! Picking the burn device for a spec's backend.
 //!
-//! `ndarray` is always there. `wgpu` exists when the crate is built with the `wgpu` feature; it
+//! `ndarray` and `flex` (burn 0.22's pure-Rust CPU backend, ndarray's successor) are always
+//! there. `wgpu` exists when the crate is built with the `wgpu` feature; it
 //! takes the adapter wgpu's default selection finds (a real GPU, or Mesa's software Vulkan
 //! driver, lavapipe, on a machine without one). The runtime is set up once per process, so a
 //! missing adapter is reported on the first request as a one-line [`TrainError::Backend`].
@@ -22,6 +23,7 @@ pub fn device(backend: Backend) -> Result<Device, TrainError> {
 pub fn inference_device(backend: Backend) -> Result<Device, TrainError> {
     match backend {
         Backend::Ndarray => Ok(ndarray()),
+        Backend::Flex => Ok(Device::flex()),
         Backend::Wgpu => wgpu::device(),
     }
 }
@@ -31,6 +33,7 @@ pub fn inference_device(backend: Backend) -> Result<Device, TrainError> {
 pub fn describe(backend: Backend) -> Result<String, TrainError> {
     match backend {
         Backend::Ndarray => Ok("CPU (ndarray)".to_string()),
+        Backend::Flex => Ok("CPU (flex)".to_string()),
         Backend::Wgpu => wgpu::describe(),
     }
 }
@@ -39,7 +42,7 @@ pub fn describe(backend: Backend) -> Result<String, TrainError> {
 /// nothing about whether an adapter is present.
 pub fn compiled(backend: Backend) -> bool {
     match backend {
-        Backend::Ndarray => true,
+        Backend::Ndarray | Backend::Flex => true,
         Backend::Wgpu => cfg!(feature = "wgpu"),
     }
 }
@@ -106,7 +109,7 @@ mod wgpu {
             first.to_string()
         };
         format!(
-            "no usable GPU adapter ({first}); install a Vulkan driver (on Debian/Ubuntu without a GPU: `apt-get install mesa-vulkan-drivers`, Mesa's software Vulkan) or use --backend ndarray"
+            "no usable GPU adapter ({first}); install a Vulkan driver (on Debian/Ubuntu without a GPU: `apt-get install mesa-vulkan-drivers`, Mesa's software Vulkan) or use a CPU backend, --backend flex"
         )
     }
 
@@ -119,20 +122,38 @@ mod wgpu {
     }
 }
 
+/// Why a build without the `wgpu` feature cannot compute on wgpu, and what to do. Compiled in
+/// every build, so that the one lint and test pass CI runs (with the feature) covers it.
+#[cfg_attr(feature = "wgpu", allow(dead_code))]
+fn not_built() -> TrainError {
+    backend_error(
+        "this build has no wgpu support; rebuild with `--features wgpu` (e.g. `cargo run -p neuron-doctor --features wgpu -- ...`) or use a CPU backend, --backend flex",
+    )
+}
+
 #[cfg(not(feature = "wgpu"))]
 mod wgpu {
     use burn::tensor::Device;
 
-    use super::backend_error;
     use crate::TrainError;
 
-    const NOT_BUILT: &str = "this build has no wgpu support; rebuild with `--features wgpu` (e.g. `cargo run -p neuron-doctor --features wgpu -- ...`) or use --backend ndarray";
-
     pub fn device() -> Result<Device, TrainError> {
-        Err(backend_error(NOT_BUILT))
+        Err(super::not_built())
     }
 
     pub fn describe() -> Result<String, TrainError> {
-        Err(backend_error(NOT_BUILT))
+        Err(super::not_built())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_build_without_wgpu_says_how_to_get_it() {
+        let message = super::not_built().to_string();
+        assert!(message.starts_with("backend wgpu: "), "{message}");
+        assert!(message.contains("--features wgpu"), "{message}");
+        assert!(message.contains("--backend flex"), "{message}");
+        assert!(!message.contains('\n'), "{message}");
     }
 }

@@ -106,5 +106,5 @@ impl TrainError {
 #[cfg(test)]
 mod tests;
 
-#[cfg(all(test, feature = "wgpu"))]
+#[cfg(test)]
 mod parity_tests;

@@ -1,11 +1,11 @@
 //! Parity of training across backends: one spec and seed start from the same weights on
-//! ndarray and wgpu (they are drawn on the CPU), and train to per-epoch metrics within
-//! [`LOSS_RTOL`] (losses, MSE) and [`ACCURACY_TOL`] (accuracies) of each other.
+//! ndarray, flex and wgpu (they are drawn on the CPU), and train to per-epoch metrics within
+//! [`LOSS_RTOL`] (losses, MSE) and [`ACCURACY_TOL`] (accuracies) of ndarray's.
 //!
-//! The two backends add and multiply in different orders, so the weights drift apart by a few
+//! The backends add and multiply in different orders, so the weights drift apart by a few
 //! float32 roundings per step; the tolerances bound what that drift does to the metrics over a
-//! short run. Needs a wgpu adapter (without a GPU: Mesa's software Vulkan,
-//! `apt-get install mesa-vulkan-drivers`).
+//! short run. The wgpu tests need a wgpu adapter (without a GPU: Mesa's software Vulkan,
+//! `apt-get install mesa-vulkan-drivers`) and the `wgpu` feature.
 
 use std::path::Path;
 
@@ -23,7 +23,7 @@ fn loss_close(what: &str, epoch: usize, a: f64, b: f64) -> f64 {
     let relative = (a - b).abs() / a.abs().max(b.abs()).max(1e-12);
     assert!(
         relative <= LOSS_RTOL,
-        "epoch {epoch} {what}: ndarray {a} vs wgpu {b} ({relative:.2e} relative, tolerance {LOSS_RTOL})"
+        "epoch {epoch} {what}: ndarray {a} vs other backend {b} ({relative:.2e} relative, tolerance {LOSS_RTOL})"
     );
     relative
 }
@@ -34,7 +34,7 @@ fn accuracy_close(what: &str, epoch: usize, a: Option<f64>, b: Option<f64>) -> f
             let diff = (a - b).abs();
             assert!(
                 diff <= ACCURACY_TOL,
-                "epoch {epoch} {what}: ndarray {a} vs wgpu {b} (tolerance {ACCURACY_TOL})"
+                "epoch {epoch} {what}: ndarray {a} vs other backend {b} (tolerance {ACCURACY_TOL})"
             );
             diff
         }
@@ -43,12 +43,13 @@ fn accuracy_close(what: &str, epoch: usize, a: Option<f64>, b: Option<f64>) -> f
     }
 }
 
-/// Trains `text` on both backends; asserts the same start and metrics within tolerance.
-fn assert_trains_alike(text: &str) {
+/// Trains `text` on ndarray and on `other`; asserts the same start and metrics within
+/// tolerance.
+fn assert_trains_alike(text: &str, other: Backend) {
     let spec = checked(text);
     let data = nd_data::load(&spec.data, Path::new(".")).unwrap();
     let cpu = device(Backend::Ndarray).unwrap();
-    let gpu = device(Backend::Wgpu).unwrap();
+    let gpu = device(other).unwrap();
 
     let start_cpu = init_network(&spec, &data, &cpu).unwrap();
     let start_gpu = init_network(&spec, &data, &gpu).unwrap();
@@ -91,15 +92,13 @@ fn assert_trains_alike(text: &str) {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     eprintln!(
-        "parity over {} epochs: worst loss difference {worst_loss:.2e} relative, worst accuracy difference {worst_accuracy:.4}, largest weight difference {drift:.2e}",
+        "{other} parity over {} epochs: worst loss difference {worst_loss:.2e} relative, worst accuracy difference {worst_accuracy:.4}, largest weight difference {drift:.2e}",
         on_cpu.metrics.len()
     );
 }
 
-#[test]
-fn wgpu_trains_a_relu_mlp_like_ndarray() {
-    assert_trains_alike(
-        r#"
+/// A ReLU MLP on digits with Adam.
+const RELU_MLP: &str = r#"
 [data]
 dataset = "digits"
 [model]
@@ -108,14 +107,10 @@ init = "kaiming_uniform"
 [train]
 learning_rate = 0.001
 epochs = 5
-"#,
-    );
-}
+"#;
 
-#[test]
-fn wgpu_trains_a_regression_like_ndarray() {
-    assert_trains_alike(
-        r#"
+/// A tanh regression with SGD and momentum.
+const REGRESSION: &str = r#"
 [data]
 dataset = "diabetes"
 target_scale = "standardize"
@@ -129,14 +124,10 @@ momentum = 0.9
 learning_rate = 0.01
 epochs = 5
 batch_size = 32
-"#,
-    );
-}
+"#;
 
-#[test]
-fn wgpu_trains_a_cnn_like_ndarray() {
-    assert_trains_alike(
-        r#"
+/// A small CNN on the digits images.
+const CNN: &str = r#"
 [data]
 dataset = "digits"
 [model]
@@ -147,6 +138,37 @@ init = "kaiming_normal"
 [train]
 learning_rate = 0.005
 epochs = 2
-"#,
-    );
+"#;
+
+#[test]
+fn flex_trains_a_relu_mlp_like_ndarray() {
+    assert_trains_alike(RELU_MLP, Backend::Flex);
+}
+
+#[test]
+fn flex_trains_a_regression_like_ndarray() {
+    assert_trains_alike(REGRESSION, Backend::Flex);
+}
+
+#[test]
+fn flex_trains_a_cnn_like_ndarray() {
+    assert_trains_alike(CNN, Backend::Flex);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_trains_a_relu_mlp_like_ndarray() {
+    assert_trains_alike(RELU_MLP, Backend::Wgpu);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_trains_a_regression_like_ndarray() {
+    assert_trains_alike(REGRESSION, Backend::Wgpu);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_trains_a_cnn_like_ndarray() {
+    assert_trains_alike(CNN, Backend::Wgpu);
 }

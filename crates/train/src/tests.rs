@@ -205,6 +205,26 @@ fn training_with_dropout_is_deterministic_for_a_seed() {
     assert_eq!(weights(&first.network), weights(&second.network));
 }
 
+#[test]
+fn flex_training_is_bit_identical_across_reruns_with_its_thread_pool_on() {
+    // More threads than this machine may have cores: the pool certainly splits the work.
+    std::env::set_var("RAYON_NUM_THREADS", "4");
+    let _rng = serial();
+    let flex = device(Backend::Flex).unwrap();
+    for text in [
+        IRIS.replace("hidden = [8]", "hidden = [8]\ndropout = 0.5"),
+        "[data]\ndataset = \"digits\"\nlimit = 256\n[model]\nkind = \"cnn\"\nhidden = [8, 16]\ndense = [32]\ndropout = 0.2\n[train]\nepochs = 2\n".to_string(),
+    ] {
+        let spec = checked(&text);
+        let data = load(&spec);
+        let first = train(&spec, &data, &flex, &mut Quiet).unwrap();
+        let second = train(&spec, &data, &flex, &mut Quiet).unwrap();
+        assert_eq!(timeless(&first.metrics), timeless(&second.metrics), "{text}");
+        assert_eq!(weights(&first.network), weights(&second.network), "{text}");
+        assert_ne!(weights(&first.network), weights(&first.initial));
+    }
+}
+
 /// Stops after `stop_after` epochs and remembers what it saw.
 struct StopAfter {
     stop_after: usize,
@@ -722,7 +742,7 @@ fn a_committed_run_has_its_five_files_and_reads_back() {
     );
     assert_eq!(
         (s.backend.as_str(), s.seed, s.epochs_planned, s.epochs_run),
-        ("ndarray", 42, 3, 3)
+        ("flex", 42, 3, 3)
     );
     assert_eq!(s.final_metrics.as_ref(), trained.metrics.last());
     assert_eq!(s.parameters, 4 * 8 + 8 + 8 * 3 + 3);

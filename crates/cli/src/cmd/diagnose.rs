@@ -29,7 +29,7 @@ pub struct DiagnoseArgs {
     /// Rows in the backward pass for gradient statistics.
     #[arg(long, default_value_t = 512, value_name = "N")]
     pub grad_batch: usize,
-    /// Probe on this backend instead of the run's (ndarray | wgpu).
+    /// Probe on this backend instead of the run's (ndarray | flex | wgpu).
     #[arg(long, value_name = "NAME")]
     pub backend: Option<nd_spec::Backend>,
     /// Override a `[doctor]` threshold, e.g. `--threshold dead_fraction_error=0.3` (repeatable).

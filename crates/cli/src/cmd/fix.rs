@@ -75,7 +75,7 @@ pub struct FixArgs {
     /// revive: epochs of continued training (default: a quarter of the run's epochs, at least 1).
     #[arg(long, value_name = "N")]
     pub revive_epochs: Option<usize>,
-    /// Diagnose and re-train on this backend instead of the run's (ndarray | wgpu). With
+    /// Diagnose and re-train on this backend instead of the run's (ndarray | flex | wgpu). With
     /// retrain, the original's own seed is re-trained there too: every number compared comes
     /// from one backend.
     #[arg(long, value_name = "NAME")]

@@ -183,12 +183,7 @@ mod with_wgpu {
         let out = cmd.output().unwrap();
         assert_bad_input(
             &out,
-            &[
-                "wgpu",
-                "adapter",
-                "mesa-vulkan-drivers",
-                "--backend ndarray",
-            ],
+            &["wgpu", "adapter", "mesa-vulkan-drivers", "--backend flex"],
         );
         // The temporary run directory existed when the device failed; it is gone.
         assert!(t.entries("").is_empty(), "left behind: {:?}", t.entries(""));
@@ -209,7 +204,7 @@ fn wgpu_needs_the_cargo_feature() {
         "--backend",
         "wgpu",
     ]);
-    assert_bad_input(&out, &["wgpu", "--features wgpu", "--backend ndarray"]);
+    assert_bad_input(&out, &["wgpu", "--features wgpu", "--backend flex"]);
     // The temporary run directory existed when the device failed; it is gone.
     assert!(t.entries("").is_empty(), "left behind: {:?}", t.entries(""));
 }

@@ -173,6 +173,45 @@ fn same_spec_trains_bit_identical_metrics() {
 }
 
 #[test]
+fn flex_trains_bit_identical_metrics_whatever_its_thread_count() {
+    // A CNN (im2col + gemm, split over rayon's pool) and an MLP, on 1, 2 and 4 threads: the
+    // verdict of a fix must not depend on the machine's core count.
+    let t = TestDir::new();
+    for (spec, extra) in [
+        ("digits-relu.toml", vec!["--epochs", "3"]),
+        ("digits-cnn.toml", vec!["--epochs", "1"]),
+    ] {
+        let mut runs = Vec::new();
+        for threads in ["1", "2", "4"] {
+            let out = format!("{spec}-{threads}");
+            let mut args = vec![
+                "train",
+                &config(spec),
+                "--out",
+                &out,
+                "-q",
+                "--backend",
+                "flex",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let result = t
+                .command(&args)
+                .env("RAYON_NUM_THREADS", threads)
+                .output()
+                .unwrap();
+            crate::util::assert_code(&result, 0, &args);
+            runs.push(metrics_bits(&t.read_jsonl(&format!("{out}/metrics.jsonl"))));
+        }
+        assert_eq!(runs[0], runs[1], "{spec}: 1 vs 2 threads");
+        assert_eq!(runs[0], runs[2], "{spec}: 1 vs 4 threads");
+    }
+}
+
+#[test]
 fn another_seed_trains_different_metrics() {
     let t = TestDir::new();
     t.train(&config("digits-relu.toml"), "a", &["--epochs", "3"]);
