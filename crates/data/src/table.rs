@@ -203,7 +203,17 @@ impl<'a> LineCounter<'a> {
 }
 
 /// `f32` parsing as std does it (`1`, `-2.5e3`, `NaN`, `inf`), tolerating spaces around.
+///
+/// Plain non-negative integers of up to 7 digits (pixel values, class labels: most cells of an
+/// image dataset) are read digit by digit: exact in f32 (below 2^24), the same value std gives,
+/// and a quarter of the time (MNIST's 7.85 million cells were a tenth of a CNN's `train`).
 fn parse_number(cell: &[u8]) -> Option<f32> {
+    if (1..=7).contains(&cell.len()) && cell.iter().all(u8::is_ascii_digit) {
+        let value = cell
+            .iter()
+            .fold(0u32, |acc, digit| acc * 10 + u32::from(digit - b'0'));
+        return Some(value as f32);
+    }
     let text = std::str::from_utf8(cell).ok()?;
     text.parse().ok().or_else(|| text.trim().parse().ok())
 }
@@ -412,6 +422,17 @@ mod tests {
         );
         let overflow = error("a,y\n1e39,0\n", Task::Classification);
         assert!(overflow.contains("infinite value (\"1e39\")"), "{overflow}");
+    }
+
+    #[test]
+    fn integer_cells_parse_as_std_parses_them() {
+        for cell in [
+            "0", "7", "255", "0255", "1234567", "12345678", "9999999", " 5", "5 ", "-3", "1e3",
+            "2.5",
+        ] {
+            let std: Option<f32> = cell.trim().parse().ok();
+            assert_eq!(parse_number(cell.as_bytes()), std, "{cell:?}");
+        }
     }
 
     #[test]

@@ -575,12 +575,7 @@ pub fn fix(
         let outcome = Outcome::of_diagnosis(label, &diagnosis, metrics, seconds);
         judged.push(judge(candidate, outcome, &original_outcome, regression));
     }
-    let best = judged
-        .iter()
-        .enumerate()
-        .filter(|(_, j)| j.verdict >= Verdict::Improved)
-        .max_by(|(_, a), (_, b)| a.verdict.cmp(&b.verdict).then(a.gain.total_cmp(&b.gain)))
-        .map(|(i, _)| i);
+    let best = recommend(&judged);
     // The recommended spec under a name of its own, so that training it as written does not
     // collide with the original run.
     let fixed_spec = best
@@ -617,6 +612,38 @@ pub fn fix(
         fixed_spec,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The candidate to recommend: the best verdict (improved at least); among those, every
+/// candidate whose gain is within the noise of the largest (its margin) counts as just as good,
+/// and of those the healthiest wins: the fewest dead and saturated units, then the larger gain.
+/// Two remedies that both lift accuracy by 58 points are not told apart by their third
+/// decimal; one that leaves a third of a layer dead is the worse cure.
+pub fn recommend(judged: &[Judged]) -> Option<usize> {
+    let verdict = judged
+        .iter()
+        .map(|j| j.verdict)
+        .filter(|v| *v >= Verdict::Improved)
+        .max()?;
+    let top = || {
+        judged
+            .iter()
+            .enumerate()
+            .filter(move |(_, j)| j.verdict == verdict)
+    };
+    let (_, leader) = top().max_by(|(_, a), (_, b)| a.gain.total_cmp(&b.gain))?;
+    let floor = leader.gain - leader.margin;
+    let sick = |j: &Judged| {
+        j.outcome
+            .layers
+            .iter()
+            .map(|l| l.dead_fraction.max(l.saturated_fraction))
+            .sum::<f64>()
+    };
+    top()
+        .filter(|(_, j)| j.gain >= floor)
+        .min_by(|(_, a), (_, b)| sick(a).total_cmp(&sick(b)).then(b.gain.total_cmp(&a.gain)))
+        .map(|(i, _)| i)
 }
 
 /// The name of the recommended spec: the original's with `-fixed` (once).
@@ -726,5 +753,66 @@ pub fn judge(
         gain,
         margin,
         wins,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judged(verdict: Verdict, gain: f64, margin: f64, dead: f64) -> Judged {
+        Judged {
+            candidate: Candidate::parse("model.activation=tanh").unwrap(),
+            outcome: Outcome {
+                run: String::new(),
+                metrics: SeedMetrics {
+                    seeds: vec![1],
+                    primary: vec![0.9],
+                    train_loss: vec![0.1],
+                },
+                dead_fraction: dead,
+                layers: vec![LayerHealth {
+                    name: "hidden.0".into(),
+                    dead_fraction: dead,
+                    dormant_fraction: dead,
+                    saturated_fraction: 0.0,
+                }],
+                gradient_ratio: None,
+                findings: Vec::new(),
+                train_seconds: 1.0,
+            },
+            verdict,
+            gain,
+            margin,
+            wins: 1,
+        }
+    }
+
+    #[test]
+    fn the_healthiest_of_cures_within_noise_is_recommended() {
+        // The demo's case: two cures 0.576 up, one leaving 34% of its units dead.
+        let all = [
+            judged(Verdict::Cured, 0.5761, 0.03, 0.34),
+            judged(Verdict::Cured, 0.5759, 0.03, 0.0),
+            judged(Verdict::Cured, 0.50, 0.03, 0.0),
+        ];
+        assert_eq!(recommend(&all), Some(1));
+        // A clearly larger gain wins whatever its health.
+        let all = [
+            judged(Verdict::Cured, 0.70, 0.03, 0.34),
+            judged(Verdict::Cured, 0.50, 0.03, 0.0),
+        ];
+        assert_eq!(recommend(&all), Some(0));
+        // A better verdict beats a healthier one; nothing below improved is recommended.
+        let all = [
+            judged(Verdict::Improved, 0.60, 0.03, 0.0),
+            judged(Verdict::Cured, 0.55, 0.03, 0.30),
+            judged(Verdict::Worse, 0.0, 0.03, 0.0),
+        ];
+        assert_eq!(recommend(&all), Some(1));
+        assert_eq!(
+            recommend(&[judged(Verdict::NoBetter, 0.0, 0.03, 0.0)]),
+            None
+        );
     }
 }

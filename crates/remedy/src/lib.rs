@@ -17,8 +17,9 @@ pub use diagnosis::{
     LayerRow, ModelSummary, SplitName,
 };
 pub use fix::{
-    collect_candidates, fix, fix_dir, fixed_key_reason, judge, Candidate, FixObserver, FixOptions,
-    FixReport, Judged, LayerHealth, Original, Outcome, SeedMetrics, Verdict, MAX_SLUG_BYTES,
+    collect_candidates, fix, fix_dir, fixed_key_reason, judge, recommend, Candidate, FixObserver,
+    FixOptions, FixReport, Judged, LayerHealth, Original, Outcome, SeedMetrics, Verdict,
+    MAX_SLUG_BYTES,
 };
 pub use revive::{revive, ReviveInfo};
 
