@@ -31,10 +31,17 @@ pub struct ReviveInfo {
 
 /// Recycles the dormant units of `trained` (dormant by the spec's `doctor.dormant_tau`, which
 /// includes dead units) and trains `epochs` more epochs.
+///
+/// `initial` is the original run's network as born: the revived network descends from it, so
+/// its diagnosis' born-dead and init-scale findings are about those weights. `options` are the
+/// ones the original was diagnosed with, so that both are measured alike.
+#[allow(clippy::too_many_arguments)]
 pub fn revive(
     original: &Original,
+    initial: &Network,
     trained: &Network,
     epochs: usize,
+    options: &crate::DiagnoseOptions,
     device: &Device,
     observer: &mut dyn FixObserver,
 ) -> Result<(FixReport, ReviveInfo), RemedyError> {
@@ -125,10 +132,10 @@ pub fn revive(
         &label,
         spec,
         original.data,
-        &fresh,
+        initial,
         &continued.network,
         &continued.metrics,
-        &original_options(),
+        options,
         device,
     );
     let last = continued.metrics.last();
@@ -178,10 +185,6 @@ pub fn revive(
         full_train_seconds: original.train_seconds,
     };
     Ok((report, info))
-}
-
-fn original_options() -> crate::DiagnoseOptions {
-    crate::DiagnoseOptions::default()
 }
 
 fn host(t: &Tensor<2>) -> Vec<f32> {

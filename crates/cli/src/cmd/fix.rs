@@ -161,6 +161,8 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
     // through `diagnose_run`, which would read the run and load the data a second time.
     let initial = run.network(nd_train::Stage::Initial, &data, &device)?;
     let trained = run.network(nd_train::Stage::Final, &data, &device)?;
+    // One set of options for the original and everything re-diagnosed against it.
+    let diagnose_options = DiagnoseOptions::default();
     let diagnosis = nd_remedy::diagnose_networks(
         &args.run.display().to_string(),
         &run.spec,
@@ -168,7 +170,7 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
         &initial,
         &trained,
         &run.metrics,
-        &DiagnoseOptions::default(),
+        &diagnose_options,
         &device,
     );
     let original = Original {
@@ -185,7 +187,7 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
                 candidates: args.flags.candidates,
                 extra,
                 seeds: args.flags.seeds,
-                diagnose: DiagnoseOptions::default(),
+                diagnose: diagnose_options.clone(),
                 force: args.force,
                 retrain_original: moved,
             };
@@ -198,8 +200,15 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
             let epochs = args
                 .revive_epochs
                 .unwrap_or((run.spec.train.epochs / 4).max(1));
-            let (report, info) =
-                nd_remedy::revive(&original, &trained, epochs, &device, &mut progress)?;
+            let (report, info) = nd_remedy::revive(
+                &original,
+                &initial,
+                &trained,
+                epochs,
+                &diagnose_options,
+                &device,
+                &mut progress,
+            )?;
             print_report(&report, Some(&info), args.format)?;
             write_html(report_path.as_deref(), &run, &diagnosis, &report)?;
             Ok(if report.cured() {
