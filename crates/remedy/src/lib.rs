@@ -21,7 +21,7 @@ pub use fix::{
     FixOptions, FixReport, Judged, LayerHealth, Original, Outcome, SeedMetrics, Verdict,
     MAX_SLUG_BYTES,
 };
-pub use revive::{revive, ReviveInfo};
+pub use revive::{revive, ReviveInfo, Revived};
 
 /// Why diagnosing or fixing failed.
 #[derive(Debug, thiserror::Error)]

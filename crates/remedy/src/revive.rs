@@ -29,6 +29,17 @@ pub struct ReviveInfo {
     pub full_train_seconds: f64,
 }
 
+/// What [`revive`] gives back.
+#[derive(Debug, Clone)]
+pub struct Revived {
+    /// The revived network judged against the original, as `fix` reports a candidate.
+    pub report: FixReport,
+    /// What recycling did and cost.
+    pub info: ReviveInfo,
+    /// The revived network's diagnosis (as born: the run's initial weights).
+    pub diagnosis: crate::Diagnosis,
+}
+
 /// Recycles the dormant units of `trained` (dormant by the spec's `doctor.dormant_tau`, which
 /// includes dead units) and trains `epochs` more epochs.
 ///
@@ -44,7 +55,7 @@ pub fn revive(
     options: &crate::DiagnoseOptions,
     device: &Device,
     observer: &mut dyn FixObserver,
-) -> Result<(FixReport, ReviveInfo), RemedyError> {
+) -> Result<Revived, RemedyError> {
     let start = Instant::now();
     let spec = original.spec;
     let tau = spec.doctor.dormant_tau;
@@ -184,7 +195,11 @@ pub fn revive(
         seconds,
         full_train_seconds: original.train_seconds,
     };
-    Ok((report, info))
+    Ok(Revived {
+        report,
+        info,
+        diagnosis,
+    })
 }
 
 fn host(t: &Tensor<2>) -> Vec<f32> {
@@ -201,4 +216,76 @@ fn tensor2(values: Vec<f32>, dims: [usize; 2], device: &Device) -> Tensor<2> {
 
 fn tensor1(values: Vec<f32>, len: usize, device: &Device) -> Tensor<1> {
     Tensor::from_data(TensorData::new(values, [len]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use nd_probe::ProbeOptions;
+    use nd_spec::{Backend, Spec};
+
+    use super::*;
+    use crate::{DiagnoseOptions, SplitName};
+
+    struct Quiet;
+    impl FixObserver for Quiet {
+        fn training(&mut self, _label: &str) -> Box<dyn nd_train::Observer + '_> {
+            Box::new(nd_train::Quiet)
+        }
+    }
+
+    #[test]
+    fn the_revived_network_is_diagnosed_from_the_runs_initial_weights_with_its_options() {
+        let spec = Spec::from_toml_str(
+            "[data]\ndataset = \"digits\"\n[model]\nhidden = [32, 32]\n[train]\nlearning_rate = 0.1\nepochs = 3\n",
+            "t",
+        )
+        .unwrap()
+        .check()
+        .unwrap();
+        let data = nd_data::load(&spec.data, Path::new(".")).unwrap();
+        let device = nd_train::device(Backend::Ndarray).unwrap();
+        let trained = nd_train::train(&spec, &data, &device, &mut nd_train::Quiet).unwrap();
+        // Not the defaults: the test split, 100 rows, a 64-row gradient batch.
+        let options = DiagnoseOptions {
+            split: SplitName::Test,
+            probe: ProbeOptions {
+                limit: Some(100),
+                grad_batch: 64,
+            },
+            thresholds: None,
+        };
+        let diagnosis = diagnose_networks(
+            "t",
+            &spec,
+            &data,
+            &trained.initial,
+            &trained.network,
+            &trained.metrics,
+            &options,
+            &device,
+        );
+        let original = Original {
+            dir: Path::new("t"),
+            spec: &spec,
+            data: &data,
+            diagnosis: &diagnosis,
+            train_seconds: 1.0,
+        };
+        let revived = revive(
+            &original,
+            &trained.initial,
+            &trained.network,
+            1,
+            &options,
+            &device,
+            &mut Quiet,
+        )
+        .unwrap();
+        // Born from the run's own weights, measured as the original was.
+        assert_eq!(revived.diagnosis.initial_probe, diagnosis.initial_probe);
+        assert_eq!(revived.diagnosis.data.split, SplitName::Test);
+        assert_eq!(revived.diagnosis.data.samples, 100);
+    }
 }

@@ -200,7 +200,7 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
             let epochs = args
                 .revive_epochs
                 .unwrap_or((run.spec.train.epochs / 4).max(1));
-            let (report, info) = nd_remedy::revive(
+            let nd_remedy::Revived { report, info, .. } = nd_remedy::revive(
                 &original,
                 &initial,
                 &trained,

@@ -13,6 +13,16 @@ use crate::util::{assert_bad_input, config, json, stdout, TestDir};
 /// A tiny spec that trains in a blink: the property test runs many commands.
 const TINY: &str = "[data]\ndataset = \"iris\"\n\n[model]\nhidden = [6]\n\n[train]\nepochs = 2\n";
 
+/// `fix` flags for one quick hand-added candidate and nothing else: one training per command.
+const ONE_CANDIDATE: [&str; 6] = [
+    "--candidates",
+    "0",
+    "--seeds",
+    "1",
+    "--try",
+    "model.activation=tanh",
+];
+
 /// Runs a command that must do its job: exit 0 (healthy, cured) or 1 (findings, no cure).
 fn ran(t: &TestDir, args: &[&str]) -> std::process::Output {
     let out = t.cmd(args);
@@ -120,17 +130,7 @@ fn force_still_replaces_a_run_and_a_fix_directory() {
     t.train("spec.toml", "run", &[]);
     t.train("spec.toml", "run", &["--force", "--seed", "7"]);
     assert_eq!(t.read_json("run/summary.json")["seed"], 7);
-    let args = [
-        "fix",
-        "run",
-        "-q",
-        "--candidates",
-        "0",
-        "--seeds",
-        "1",
-        "--try",
-        "model.activation=tanh",
-    ];
+    let args = [&["fix", "run", "-q"][..], &ONE_CANDIDATE].concat();
     ran(&t, &args);
     t.assert_run("run.fix/activation-tanh");
     let mut forced = args.to_vec();
@@ -222,17 +222,7 @@ fn fix_of_dot_inside_a_run_writes_beside_the_run() {
     t.write("spec.toml", TINY);
     t.train("spec.toml", "run", &[]);
     let out = t
-        .command(&[
-            "fix",
-            ".",
-            "-q",
-            "--candidates",
-            "0",
-            "--seeds",
-            "1",
-            "--try",
-            "model.activation=tanh",
-        ])
+        .command(&[&["fix", ".", "-q"][..], &ONE_CANDIDATE].concat())
         .current_dir(t.join("run"))
         .output()
         .unwrap();
@@ -450,14 +440,7 @@ impl Line {
             }
             Line::Checkup { out, report, .. } => {
                 let mut a = vec![s("checkup"), s("spec.toml"), s("--out"), s(PATHS[*out])];
-                a.extend([
-                    s("--candidates"),
-                    s("0"),
-                    s("--seeds"),
-                    s("1"),
-                    s("--try"),
-                    s("model.activation=tanh"),
-                ]);
+                a.extend(ONE_CANDIDATE.map(s));
                 match report {
                     Some(r) => a.extend([s("--report"), s(PATHS[*r])]),
                     None => a.push(s("--no-report")),

@@ -29,9 +29,15 @@ fn split(rows: usize, width: usize) -> Split {
 }
 
 fn network(activation: &str, bias: f64, device: &Device) -> Network {
-    let text = format!(
-        "[data]\ndataset = \"iris\"\n[model]\nhidden = [16, 8]\nactivation = \"{activation}\"\nbias_init = {bias}"
-    );
+    network_with(
+        &format!("activation = \"{activation}\"\nbias_init = {bias}"),
+        device,
+    )
+}
+
+/// The iris 16-8 network with `model` lines added to its `[model]` section, seeded.
+fn network_with(model: &str, device: &Device) -> Network {
+    let text = format!("[data]\ndataset = \"iris\"\n[model]\nhidden = [16, 8]\n{model}");
     let spec = Spec::from_toml_str(&text, "t").unwrap().check().unwrap();
     device.seed(3);
     let shape = ModelShape {
@@ -177,18 +183,7 @@ fn gradient_norms_are_measured_with_dropout_off() {
     // with dropout could not be compared with its twin without it.
     let device = device();
     let data = split(300, 4);
-    let build = |dropout: f64| {
-        let text =
-            format!("[data]\ndataset = \"iris\"\n[model]\nhidden = [16, 8]\ndropout = {dropout}");
-        let spec = Spec::from_toml_str(&text, "t").unwrap().check().unwrap();
-        device.seed(3);
-        let shape = ModelShape {
-            inputs: 4,
-            outputs: 3,
-            image: None,
-        };
-        Network::new(&spec, &shape, &device).unwrap()
-    };
+    let build = |dropout: f64| network_with(&format!("dropout = {dropout}"), &device);
     let options = ProbeOptions {
         limit: None,
         grad_batch: 300,
