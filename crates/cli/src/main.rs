@@ -33,6 +33,8 @@ enum Command {
     Fix(cmd::fix::FixArgs),
     /// Train, diagnose, fix and verify in one go (no CONFIG: the embedded broken digits demo).
     Checkup(cmd::checkup::CheckupArgs),
+    /// Learning-rate range test (Smith 2017): raise the rate step by step and suggest one.
+    LrFind(cmd::lr_find::LrFindArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Diagnose(args) => cmd::diagnose::run(args),
         Command::Fix(args) => cmd::fix::run(args),
         Command::Checkup(args) => cmd::checkup::run(args),
+        Command::LrFind(args) => cmd::lr_find::run(args),
     }
 }
 

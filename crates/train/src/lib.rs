@@ -5,6 +5,7 @@
 //!   [`fit`] continues training an existing network (used to verify revived units).
 //! - [`evaluate`] measures a network on a split in inference mode.
 //! - [`PendingRun`] writes a run atomically; [`Run`] reads one back.
+//! - [`lr_find`] runs the learning-rate range test (Smith 2017) and suggests a rate.
 //! - [`device`] picks the burn device for a spec's backend: ndarray always, wgpu when built
 //!   with the `wgpu` feature ([`describe`] names the adapter).
 //!
@@ -13,10 +14,12 @@
 //! so a seed gives the same starting network on every backend.
 
 mod device;
+mod lr_find;
 mod run;
 mod training;
 
 pub use device::{compiled, describe, device, inference_device};
+pub use lr_find::{lr_find, LrCurve, LrFindOptions, LrPoint};
 pub use run::{
     check_replaceable, enclosing_run, remove_partial_runs, PendingRun, Run, Stage, Summary,
     CONFIG_FILE, FINAL_WEIGHTS, FIXED_SPEC_FILE, HEALTH_FILE, INITIAL_WEIGHTS, MAX_RUN_NAME_BYTES,

@@ -157,6 +157,24 @@ pub fn init_network_with_seed(
     Ok(network.fork_initialized(device))
 }
 
+/// The spec's optimizer with a fresh state (Adam, or SGD with its momentum; weight decay).
+pub(crate) fn optimizer(spec: &CheckedSpec) -> burn::optim::ModuleOptimizer {
+    let t = &spec.train;
+    let weight_decay =
+        (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
+    match t.optimizer {
+        Optimizer::Adam => AdamConfig::new().with_weight_decay(weight_decay).init(),
+        Optimizer::Sgd => SgdConfig::new()
+            .with_weight_decay(weight_decay.map(|w| WeightDecayConfig::new(w.penalty)))
+            .with_momentum((t.momentum > 0.0).then(|| {
+                MomentumConfig::new()
+                    .with_momentum(t.momentum)
+                    .with_dampening(0.0)
+            }))
+            .init(),
+    }
+}
+
 /// Trains `spec` on `data` from a fresh, seeded initialization.
 pub fn train(
     spec: &CheckedSpec,
@@ -180,19 +198,7 @@ pub fn fit(
     let start = Instant::now();
     let initial = network.clone();
     let t = &spec.train;
-    let weight_decay =
-        (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
-    let mut optimizer = match t.optimizer {
-        Optimizer::Adam => AdamConfig::new().with_weight_decay(weight_decay).init(),
-        Optimizer::Sgd => SgdConfig::new()
-            .with_weight_decay(weight_decay.map(|w| WeightDecayConfig::new(w.penalty)))
-            .with_momentum((t.momentum > 0.0).then(|| {
-                MomentumConfig::new()
-                    .with_momentum(t.momentum)
-                    .with_dampening(0.0)
-            }))
-            .init(),
-    };
+    let mut optimizer = optimizer(spec);
     let rows = data.train.rows;
     let batch_size = t.batch_size.min(rows.max(1));
     let batches = rows.div_ceil(batch_size);

@@ -3,4 +3,5 @@
 pub mod checkup;
 pub mod diagnose;
 pub mod fix;
+pub mod lr_find;
 pub mod train;

@@ -322,3 +322,37 @@ fn interrupted_train_leaves_no_partial_directory() {
     }
     t.assert_no_partial();
 }
+
+#[test]
+fn lr_find_suggests_a_rate_deterministically() {
+    let t = TestDir::new();
+    let args = [
+        "lr-find",
+        &config("digits-relu.toml"),
+        "--steps",
+        "100",
+        "--format",
+        "json",
+    ];
+    let first = crate::util::json(&t.expect(&args, 0));
+    let second = crate::util::json(&t.expect(&args, 0));
+    assert_eq!(first, second, "the same spec and seed give the same curve");
+    let suggested = num(&first, "suggested");
+    // Adam on the digits MLP learns at rates from about 1e-4 to 1e-2: the steepest fall of
+    // the loss must lie among them, not in the flat start or past the blow-up.
+    assert!((1e-5..=5e-2).contains(&suggested), "{suggested}");
+    let points = first["points"].as_array().unwrap();
+    assert!(points.len() <= 100 && points.len() > 10, "{}", points.len());
+    // A run directory works as well as its spec; bad flags are bad input.
+    t.train(&config("digits-relu.toml"), "run", &["--epochs", "1"]);
+    let text = stdout(&t.expect(&["lr-find", "run", "--steps", "50"], 0));
+    assert!(
+        text.contains("suggested learning rate") || text.contains("no suggestion"),
+        "{text}"
+    );
+    assert_bad_input(&t.cmd(&["lr-find", "run", "--steps", "3"]), &["--steps"]);
+    assert_bad_input(
+        &t.cmd(&["lr-find", "run", "--start", "1", "--end", "0.1"]),
+        &["--start"],
+    );
+}
