@@ -6,7 +6,7 @@
 //! - [`evaluate`] measures a network on a split in inference mode.
 //! - [`PendingRun`] writes a run atomically; [`Run`] reads one back.
 //! - [`lr_find`] runs the learning-rate range test (Smith 2017) and suggests a rate.
-//! - [`device`] picks the burn device for a spec's backend: ndarray always, wgpu when built
+//! - [`device`] picks the burn device for a spec's backend: ndarray and flex always, wgpu when built
 //!   with the `wgpu` feature ([`describe`] names the adapter).
 //!
 //! Nothing here assumes the ndarray backend: tensors are created on the device passed in.
