@@ -35,6 +35,9 @@ enum Command {
     Checkup(cmd::checkup::CheckupArgs),
     /// Learning-rate range test (Smith 2017): raise the rate step by step and suggest one.
     LrFind(cmd::lr_find::LrFindArgs),
+    /// Read a model trained elsewhere (ONNX, SafeTensors, PyTorch state_dict) with its data into
+    /// a run that diagnose and fix understand.
+    Import(cmd::import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fix(args) => cmd::fix::run(args),
         Command::Checkup(args) => cmd::checkup::run(args),
         Command::LrFind(args) => cmd::lr_find::run(args),
+        Command::Import(args) => cmd::import::run(args),
     }
 }
 

@@ -9,6 +9,7 @@ mod backend;
 mod diagnose;
 mod errors;
 mod fix;
+mod import;
 mod safety;
 mod train;
 mod util;

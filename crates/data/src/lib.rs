@@ -181,7 +181,17 @@ pub fn load(spec: &DataSpec, base_dir: &Path) -> Result<Dataset, DataError> {
             let file = path.display().to_string();
             let text = table::read_file(&path)?;
             let table = table::parse(&text, &file, target, task)?;
-            (csv_name(&path), file, None, table)
+            if let Some([c, h, w]) = spec.image {
+                let width = table.feature_names.len();
+                if c * h * w != width || c * h * w == 0 {
+                    return Err(DataError::Invalid {
+                        key: "data.image",
+                        value: format!("[{c}, {h}, {w}]"),
+                        reason: format!("{file} has {width} feature columns, not {c} x {h} x {w}"),
+                    });
+                }
+            }
+            (csv_name(&path), file, spec.image, table)
         }
         real => {
             let builtin = builtin::builtin(real).expect("every other dataset is a builtin file");
@@ -199,15 +209,30 @@ pub fn load(spec: &DataSpec, base_dir: &Path) -> Result<Dataset, DataError> {
     let n_features = feature_names.len();
     let n_classes = match task {
         Task::Classification => {
-            table
+            let seen = table
                 .targets
                 .iter()
                 .fold(0, |max, &label| max.max(label as usize))
-                + 1
+                + 1;
+            match spec.classes {
+                Some(classes) if seen > classes => {
+                    return Err(DataError::Invalid {
+                        key: "data.classes",
+                        value: classes.to_string(),
+                        reason: format!(
+                            "{file} has label {} but there are {classes} classes (labels 0 to {})",
+                            seen - 1,
+                            classes.saturating_sub(1)
+                        ),
+                    })
+                }
+                Some(classes) => classes,
+                None => seen,
+            }
         }
         Task::Regression => 0,
     };
-    let (mut train, mut test) = prepare::split(table, task, &file)?;
+    let (mut train, mut test) = prepare::split(table, task, spec.holdout, &file)?;
     prepare::apply_limit(&mut train, spec.limit, n_features);
     if spec.standardize {
         prepare::standardize_features(&mut train, &mut test, n_features);
@@ -229,6 +254,13 @@ pub fn load(spec: &DataSpec, base_dir: &Path) -> Result<Dataset, DataError> {
         test,
         target_scaling,
     })
+}
+
+/// The column names of a CSV file (plain or gzip'd): its header.
+pub fn csv_columns(path: &Path) -> Result<Vec<String>, DataError> {
+    let file = path.display().to_string();
+    let bytes = table::read_file(path)?;
+    table::header(&bytes, &file)
 }
 
 /// The task a `[data]` section implies: builtins know theirs, a CSV file's comes from `task`.
@@ -273,6 +305,9 @@ mod tests {
             limit: 0,
             samples: 1000,
             noise: 0.1,
+            image: None,
+            holdout: Default::default(),
+            classes: None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use crate::table::Table;
 use crate::{DataError, Split, Targets};
-use nd_spec::Task;
+use nd_spec::{Holdout, Task};
 
 /// Whether each row is a test row, by the rules of the shipped fixtures: classification is
 /// stratified (the k-th row of each class, k from 0 in file order, is a test row iff
@@ -35,13 +35,24 @@ pub(crate) fn split_flags(task: Task, targets: &[f32]) -> Vec<bool> {
     }
 }
 
-/// Splits the rows, checks that both splits have rows and that the training split has two
-/// classes. Returns `(train, test)`.
-pub(crate) fn split(table: Table, task: Task, file: &str) -> Result<(Split, Split), DataError> {
+/// Splits the rows, checks that both splits have rows (the test split may be empty when
+/// `holdout` is `none` and the file has no `is_test` column) and that the training split has
+/// two classes. Returns `(train, test)`.
+pub(crate) fn split(
+    table: Table,
+    task: Task,
+    holdout: Holdout,
+    file: &str,
+) -> Result<(Split, Split), DataError> {
     let from_column = table.is_test.is_some();
-    let flags = table
-        .is_test
-        .unwrap_or_else(|| split_flags(task, &table.targets));
+    let all_train = !from_column && holdout == Holdout::None;
+    let flags = table.is_test.unwrap_or_else(|| {
+        if all_train {
+            vec![false; table.targets.len()]
+        } else {
+            split_flags(task, &table.targets)
+        }
+    });
     let width = table.feature_names.len();
     let mut parts = [Part::default(), Part::default()];
     for (row, &is_test) in flags.iter().enumerate() {
@@ -66,7 +77,7 @@ pub(crate) fn split(table: Table, task: Task, file: &str) -> Result<(Split, Spli
             detail,
         });
     }
-    if test.targets.is_empty() {
+    if test.targets.is_empty() && !all_train {
         let detail = match rule {
             None => "every row has is_test = 0".into(),
             Some(rule) => format!(
@@ -246,6 +257,7 @@ mod tests {
         let (train, test) = split(
             table(&[0.0, 1.0, 1.0, 0.0], Some(vec![false, true, false, true])),
             Task::Classification,
+            Holdout::Rule,
             "f",
         )
         .unwrap();
@@ -253,6 +265,38 @@ mod tests {
         assert_eq!(test.features, [1.0, 3.0]);
         assert_eq!(test.targets, Targets::Classes(vec![1, 0]));
         assert_eq!(train.targets, Targets::Classes(vec![0, 1]));
+    }
+
+    #[test]
+    fn holdout_none_keeps_every_row_for_training_unless_the_file_says_otherwise() {
+        let targets = [0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0];
+        let (train, test) = split(
+            table(&targets, None),
+            Task::Classification,
+            Holdout::None,
+            "f",
+        )
+        .unwrap();
+        assert_eq!((train.rows, test.rows), (12, 0));
+        // The rule would hold rows out, and an is_test column always wins.
+        let (train, test) = split(
+            table(&targets, None),
+            Task::Classification,
+            Holdout::Rule,
+            "f",
+        )
+        .unwrap();
+        assert_eq!((train.rows, test.rows), (10, 2));
+        let mut flags = vec![false; 12];
+        flags[11] = true;
+        let (train, test) = split(
+            table(&targets, Some(flags)),
+            Task::Classification,
+            Holdout::None,
+            "f",
+        )
+        .unwrap();
+        assert_eq!((train.rows, test.rows), (11, 1));
     }
 
     #[test]

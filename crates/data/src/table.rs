@@ -64,6 +64,30 @@ pub(crate) fn gunzip(bytes: &[u8], file: &str) -> Result<Vec<u8>, DataError> {
 
 /// Parses CSV text: a header row, then rows of numbers. `target` names the target column;
 /// for classification its values must be class ids (integers `0..=MAX_LABEL`).
+/// The header row's names.
+pub(crate) fn header(text: &[u8], file: &str) -> Result<Vec<String>, DataError> {
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text);
+    let mut record = csv::ByteRecord::new();
+    let found = reader
+        .read_byte_record(&mut record)
+        .map_err(|e| DataError::Csv {
+            file: file.into(),
+            line: e.position().map_or(0, |p| p.line()),
+            message: e.to_string(),
+        })?;
+    if !found {
+        return Err(DataError::Empty { file: file.into() });
+    }
+    Ok(record
+        .iter()
+        .map(|cell| String::from_utf8_lossy(cell).trim().to_string())
+        .collect())
+}
+
 pub(crate) fn parse(text: &[u8], file: &str, target: &str, task: Task) -> Result<Table, DataError> {
     let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()

@@ -458,6 +458,22 @@ impl Network {
         self
     }
 
+    /// This network (its activations, output activation, device) with every layer's weights and
+    /// biases taken from `other`, a network of the same layer shapes: how a remedy that swaps
+    /// an activation keeps a trained model's weights.
+    ///
+    /// # Panics
+    /// When the two networks' layer shapes differ.
+    pub fn with_weights_of(self, other: &Network) -> Network {
+        other
+            .layer_params()
+            .into_iter()
+            .enumerate()
+            .fold(self, |network, (i, params)| {
+                network.with_layer_params(i, params)
+            })
+    }
+
     /// Loads weights saved with [`Module::save_file`], checking them against this network's
     /// architecture first so that a file from another spec, a truncated file or random bytes
     /// is an error, not a panic.

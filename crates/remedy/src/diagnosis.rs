@@ -135,7 +135,25 @@ pub struct Diagnosis {
     pub probe: Probe,
     /// The full probe of the network at initialization, when known.
     pub initial_probe: Option<Probe>,
+    /// Checks that could not run, and why (an imported model has no initial weights and no
+    /// history): said rather than guessed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
 }
+
+/// A check that did not run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The finding code.
+    pub code: String,
+    /// Why it could not run.
+    pub reason: String,
+}
+
+/// The checks that need the network as initialized.
+pub const NEEDS_INITIAL_WEIGHTS: [&str; 2] = ["born-dead", "init-scale-mismatch"];
+/// The checks that need a training history of at least two epochs.
+pub const NEEDS_HISTORY: [&str; 1] = ["stalled-training"];
 
 impl Diagnosis {
     /// The most severe finding's severity.
@@ -162,27 +180,54 @@ pub fn diagnose_run(
 ) -> Result<Diagnosis, RemedyError> {
     let run = Run::open(dir)?;
     let data = nd_data::load(&run.spec.data, Path::new("."))?;
-    let initial = run.network(Stage::Initial, &data, device)?;
-    let trained = run.network(Stage::Final, &data, device)?;
+    diagnose_opened(&run, &data, options, device)
+}
+
+/// Diagnoses an opened run on its loaded data. An imported run has no initial weights and no
+/// history: its own measured metrics stand in for the last epoch.
+pub fn diagnose_opened(
+    run: &Run,
+    data: &Dataset,
+    options: &DiagnoseOptions,
+    device: &Device,
+) -> Result<Diagnosis, RemedyError> {
+    let initial = if run.is_imported() {
+        None
+    } else {
+        Some(run.network(Stage::Initial, data, device)?)
+    };
+    let trained = run.network(Stage::Final, data, device)?;
+    let history = history_of(run);
     Ok(diagnose_networks(
-        &dir.display().to_string(),
+        &run.dir.display().to_string(),
         &run.spec,
-        &data,
-        &initial,
+        data,
+        initial.as_ref(),
         &trained,
-        &run.metrics,
+        &history,
         options,
         device,
     ))
 }
 
-/// Diagnoses in-memory networks (as born and as trained) with their history.
+/// A run's history; for an imported run, its measured metrics as the one point known.
+pub fn history_of(run: &Run) -> Vec<EpochMetrics> {
+    if run.is_imported() {
+        run.summary.final_metrics.iter().cloned().collect()
+    } else {
+        run.metrics.clone()
+    }
+}
+
+/// Diagnoses in-memory networks (as born, when known, and as trained) with their history.
+/// Without the network as born, or with fewer than two epochs of history, the checks that
+/// need them are listed in [`Diagnosis::skipped`] with the reason.
 #[allow(clippy::too_many_arguments)]
 pub fn diagnose_networks(
     label: &str,
     spec: &CheckedSpec,
     data: &Dataset,
-    initial: &Network,
+    initial: Option<&Network>,
     trained: &Network,
     history: &[EpochMetrics],
     options: &DiagnoseOptions,
@@ -190,7 +235,31 @@ pub fn diagnose_networks(
 ) -> Diagnosis {
     let split = options.split.of(data);
     let probe = nd_probe::probe(trained, split, device, &options.probe);
-    let initial_probe = nd_probe::probe(initial, split, device, &options.probe);
+    let initial_probe = initial.map(|n| nd_probe::probe(n, split, device, &options.probe));
+    let imported = spec.source.is_some();
+    let mut skipped = Vec::new();
+    if initial_probe.is_none() {
+        let why = if imported {
+            "an imported model's weights at initialization are unknown"
+        } else {
+            "the network as initialized was not given"
+        };
+        skipped.extend(NEEDS_INITIAL_WEIGHTS.iter().map(|code| Skipped {
+            code: code.to_string(),
+            reason: why.into(),
+        }));
+    }
+    if history.len() < 2 {
+        let why = if imported {
+            "an imported model has no training history"
+        } else {
+            "it needs at least two epochs of history"
+        };
+        skipped.extend(NEEDS_HISTORY.iter().map(|code| Skipped {
+            code: code.to_string(),
+            reason: why.into(),
+        }));
+    }
     let thresholds = options
         .thresholds
         .clone()
@@ -212,7 +281,7 @@ pub fn diagnose_networks(
         task: spec.task(),
         n_classes: data.n_classes,
         probe: &probe,
-        initial: Some(&initial_probe),
+        initial: initial_probe.as_ref(),
         history: &points,
         baseline_loss: baseline_loss(spec.task(), data),
         targets: &targets,
@@ -221,7 +290,7 @@ pub fn diagnose_networks(
     let healthy = nd_probe::is_healthy(&findings);
     let layers = layer_rows(
         &probe,
-        Some(&initial_probe),
+        initial_probe.as_ref(),
         thresholds.dormant_tau,
         &spec.model.output_activation.to_string(),
     );
@@ -249,7 +318,8 @@ pub fn diagnose_networks(
             .then_some(probe.gradient_ratio),
         metrics: history.last().cloned(),
         probe,
-        initial_probe: Some(initial_probe),
+        initial_probe,
+        skipped,
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use nd_data::Dataset;
+use nd_models::Network;
 use nd_probe::{Finding, Severity};
 use nd_spec::{CheckedSpec, Spec, Task};
 use nd_train::{EpochMetrics, Observer, PendingRun, Trained};
@@ -26,6 +27,47 @@ pub struct Candidate {
     pub why: String,
     /// The finding that proposed it (`try` for a hand-added one).
     pub from: String,
+    /// Recycle the dead and dormant units of an imported model's weights (ReDo) rather than
+    /// change its spec.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revive: bool,
+}
+
+/// Where a candidate's training started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Start {
+    /// A fresh initialization from the seed: the remedy changes the architecture or the
+    /// initialization, or the model was trained by this tool.
+    #[default]
+    Scratch,
+    /// An imported model's weights, trained on under the changed spec.
+    ImportedWeights,
+    /// An imported model's weights with their dead and dormant units recycled.
+    Revived,
+}
+
+impl Start {
+    /// For people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Start::Scratch => "re-trained from scratch",
+            Start::ImportedWeights => "kept the imported weights",
+            Start::Revived => "imported weights, dormant units recycled",
+        }
+    }
+}
+
+/// Spec keys a remedy may change while keeping an imported model's weights: activations and
+/// the training recipe. Any other change (architecture, initialization, bias) re-trains from
+/// scratch.
+pub fn keeps_weights(candidate: &Candidate) -> bool {
+    candidate.changes.iter().all(|(key, _)| {
+        matches!(
+            key.as_str(),
+            "model.activation" | "model.leaky_slope" | "model.output_activation"
+        ) || key.starts_with("train.")
+    })
 }
 
 impl Candidate {
@@ -67,6 +109,7 @@ impl Candidate {
             changes,
             why: "added by hand".into(),
             from: "try".into(),
+            revive: false,
         })
     }
 
@@ -184,6 +227,7 @@ pub fn collect_candidates(
             changes,
             why: remedy.why.clone(),
             from: finding.code.clone(),
+            revive: false,
         };
         let Ok(changed) = candidate.apply(spec) else {
             continue;
@@ -368,6 +412,9 @@ pub struct Judged {
     pub margin: f64,
     /// Seeds on which the candidate beat the original.
     pub wins: usize,
+    /// Where its training started.
+    #[serde(default)]
+    pub start: Start,
 }
 
 /// How `fix` works.
@@ -410,6 +457,10 @@ pub struct FixReport {
     pub fixed_spec: Option<String>,
     /// Wall time of the whole fix.
     pub seconds: f64,
+    /// An imported model: its own metric, as imported, beside the baseline (its weights
+    /// trained on under the recipe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_metric: Option<f64>,
 }
 
 impl FixReport {
@@ -465,6 +516,10 @@ pub struct Original<'a> {
     pub diagnosis: &'a Diagnosis,
     /// Its training time.
     pub train_seconds: f64,
+    /// An imported model's weights. The baseline is then these weights trained on under the
+    /// spec's `[train]` recipe (every seed), and the remedies that can keep them
+    /// ([`keeps_weights`], and reviving) start from them too.
+    pub start: Option<&'a Network>,
 }
 
 /// Re-trains the candidates and judges them.
@@ -482,7 +537,8 @@ pub fn fix(
         .collect();
     let base_metrics = original.diagnosis.metrics.clone();
     let nothing_to_fix = original.diagnosis.healthy && options.extra.is_empty();
-    let candidates = if nothing_to_fix {
+    let imported = original.start;
+    let mut candidates = if nothing_to_fix {
         Vec::new()
     } else {
         collect_candidates(
@@ -492,7 +548,40 @@ pub fn fix(
             &options.extra,
         )
     };
-    let mut original_metrics = if options.retrain_original {
+    // An imported model keeps what it learned: recycling its dead and dormant units in place
+    // (ReDo) is the first remedy to try when they are what the doctor found.
+    if imported.is_some() && !nothing_to_fix {
+        let units_found = original
+            .diagnosis
+            .at_least(Severity::Warning)
+            .any(|f| f.code == "dead-units" || f.code == "dormant-units");
+        if units_found {
+            candidates.insert(
+                0,
+                Candidate {
+                    label: "revive dead and dormant units".into(),
+                    changes: Vec::new(),
+                    why: "recycle dead and dormant units of the imported weights (ReDo, Sokar et al. 2023) and train on".into(),
+                    from: "dead-units".into(),
+                    revive: true,
+                },
+            );
+        }
+    }
+    if imported.is_some() && original.data.test.rows == 0 && !candidates.is_empty() {
+        return Err(RemedyError::NoHeldOutRows {
+            data: spec
+                .data
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| original.data.name.clone()),
+        });
+    }
+    // An imported model has no training to take metrics from: its baseline is re-trained on
+    // every seed.
+    let retrain_original = options.retrain_original || imported.is_some();
+    let mut original_metrics = if retrain_original {
         SeedMetrics {
             seeds: Vec::new(),
             primary: Vec::new(),
@@ -501,7 +590,7 @@ pub fn fix(
     } else {
         SeedMetrics::of_history(seeds[0], &base_metrics)
     };
-    let retrained_seeds = if options.retrain_original {
+    let retrained_seeds = if retrain_original {
         &seeds[..]
     } else {
         &seeds[1..]
@@ -512,22 +601,74 @@ pub fn fix(
     } else {
         Some(PendingRun::create(&dir, options.force)?)
     };
-    // The original with the other seeds: the noise floor every gain must beat.
+    // The original with the other seeds: the noise floor every gain must beat. For an imported
+    // model, the baseline: its weights trained on under the recipe.
+    let mut baseline_diagnosis = None;
     if !candidates.is_empty() {
         for &seed in retrained_seeds {
             let mut s = spec.spec().clone();
             s.train.seed = seed;
             let s = s.check()?;
-            let mut progress = observer.training(&format!("original seed {seed}"));
-            let trained = nd_train::train(&s, original.data, device, progress.as_mut())?;
+            let trained = match imported {
+                Some(start) => {
+                    let mut progress =
+                        observer.training(&format!("imported, trained on, seed {seed}"));
+                    nd_train::fit(
+                        start.clone(),
+                        &s,
+                        original.data,
+                        device,
+                        s.train.epochs,
+                        progress.as_mut(),
+                    )?
+                }
+                None => {
+                    let mut progress = observer.training(&format!("original seed {seed}"));
+                    nd_train::train(&s, original.data, device, progress.as_mut())?
+                }
+            };
             push_metrics(&mut original_metrics, seed, &trained);
+            if imported.is_some() && baseline_diagnosis.is_none() {
+                // Its start is the imported weights, not an initialization: the checks of
+                // the network as born do not apply.
+                baseline_diagnosis = Some(diagnose_networks(
+                    &format!("{} (trained on)", original.dir.display()),
+                    &s,
+                    original.data,
+                    None,
+                    &trained.network,
+                    &trained.metrics,
+                    &options.diagnose,
+                    device,
+                ));
+            }
         }
     }
-    let original_outcome = Outcome::of(original, original_metrics);
+    let original_outcome = match &baseline_diagnosis {
+        Some(d) => Outcome::of_diagnosis(
+            original.dir.display().to_string(),
+            d,
+            original_metrics,
+            original.train_seconds,
+        ),
+        None => Outcome::of(original, original_metrics),
+    };
     let mut judged = Vec::new();
     let mut slugs: Vec<String> = Vec::new();
     for candidate in candidates {
-        let changed = candidate.apply(spec)?;
+        let start = match imported {
+            None => Start::Scratch,
+            Some(_) if candidate.revive => Start::Revived,
+            Some(_) if keeps_weights(&candidate) => Start::ImportedWeights,
+            Some(_) => Start::Scratch,
+        };
+        let mut changed = candidate.apply(spec)?;
+        if start == Start::Scratch && changed.source.is_some() {
+            // Trained from scratch, it no longer descends from the imported file.
+            let mut plain = changed.into_inner();
+            plain.source = None;
+            changed = plain.check()?;
+        }
         let mut metrics = SeedMetrics {
             seeds: Vec::new(),
             primary: Vec::new(),
@@ -540,7 +681,40 @@ pub fn fix(
             let s = s.check()?;
             let mut progress = observer.training(&format!("{} seed {seed}", candidate.label));
             let t0 = Instant::now();
-            let trained = nd_train::train(&s, original.data, device, progress.as_mut())?;
+            let trained = match (start, imported) {
+                (Start::Revived, Some(weights)) => {
+                    let network = crate::revive::recycle(
+                        &s,
+                        original.data,
+                        &original.diagnosis.probe,
+                        weights,
+                        seed,
+                        device,
+                    )?
+                    .network;
+                    nd_train::fit(
+                        network,
+                        &s,
+                        original.data,
+                        device,
+                        s.train.epochs,
+                        progress.as_mut(),
+                    )?
+                }
+                (Start::ImportedWeights, Some(weights)) => {
+                    let fresh = nd_train::init_network(&s, original.data, device)?;
+                    let network = fresh.with_weights_of(weights);
+                    nd_train::fit(
+                        network,
+                        &s,
+                        original.data,
+                        device,
+                        s.train.epochs,
+                        progress.as_mut(),
+                    )?
+                }
+                _ => nd_train::train(&s, original.data, device, progress.as_mut())?,
+            };
             push_metrics(&mut metrics, seed, &trained);
             if main.is_none() {
                 main = Some((trained, t0.elapsed().as_secs_f64()));
@@ -566,14 +740,16 @@ pub fn fix(
             &label,
             &changed,
             original.data,
-            &trained.initial,
+            (start == Start::Scratch).then_some(&trained.initial),
             &trained.network,
             &trained.metrics,
             &options.diagnose,
             device,
         );
         let outcome = Outcome::of_diagnosis(label, &diagnosis, metrics, seconds);
-        judged.push(judge(candidate, outcome, &original_outcome, regression));
+        let mut j = judge(candidate, outcome, &original_outcome, regression);
+        j.start = start;
+        judged.push(j);
     }
     let best = recommend(&judged);
     // The recommended spec under a name of its own, so that training it as written does not
@@ -611,6 +787,10 @@ pub fn fix(
         best,
         fixed_spec,
         seconds: start.elapsed().as_secs_f64(),
+        imported_metric: imported
+            .is_some()
+            .then(|| base_metrics.as_ref().map(EpochMetrics::primary))
+            .flatten(),
     })
 }
 
@@ -753,6 +933,7 @@ pub fn judge(
         gain,
         margin,
         wins,
+        start: Start::Scratch,
     }
 }
 
@@ -785,6 +966,7 @@ mod tests {
             gain,
             margin,
             wins: 1,
+            start: Start::Scratch,
         }
     }
 

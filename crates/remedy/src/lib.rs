@@ -13,15 +13,16 @@ mod fix;
 mod revive;
 
 pub use diagnosis::{
-    baseline_loss, diagnose_networks, diagnose_run, DataSummary, DiagnoseOptions, Diagnosis,
-    LayerRow, ModelSummary, SplitName,
+    baseline_loss, diagnose_networks, diagnose_opened, diagnose_run, history_of, DataSummary,
+    DiagnoseOptions, Diagnosis, LayerRow, ModelSummary, Skipped, SplitName, NEEDS_HISTORY,
+    NEEDS_INITIAL_WEIGHTS,
 };
 pub use fix::{
-    collect_candidates, fix, fix_dir, fixed_key_reason, judge, recommend, Candidate, FixObserver,
-    FixOptions, FixReport, Judged, LayerHealth, Original, Outcome, SeedMetrics, Verdict,
-    MAX_SLUG_BYTES,
+    collect_candidates, fix, fix_dir, fixed_key_reason, judge, keeps_weights, recommend, Candidate,
+    FixObserver, FixOptions, FixReport, Judged, LayerHealth, Original, Outcome, SeedMetrics, Start,
+    Verdict, MAX_SLUG_BYTES,
 };
-pub use revive::{revive, ReviveInfo, Revived};
+pub use revive::{recycle, revive, Recycled, ReviveInfo, Revived};
 
 /// Why diagnosing or fixing failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,12 @@ pub enum RemedyError {
     /// A spec change is invalid.
     #[error(transparent)]
     Spec(#[from] nd_spec::SpecError),
+    /// An imported model's fix needs held-out rows to judge the remedies on.
+    #[error("{data}: no held-out rows (no is_test column), and a cure is judged on held-out rows: add an is_test column (1 for the rows the model was not trained on)")]
+    NoHeldOutRows {
+        /// The data file.
+        data: String,
+    },
 }
 
 #[cfg(test)]

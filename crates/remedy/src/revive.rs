@@ -49,7 +49,7 @@ pub struct Revived {
 #[allow(clippy::too_many_arguments)]
 pub fn revive(
     original: &Original,
-    initial: &Network,
+    initial: Option<&Network>,
     trained: &Network,
     epochs: usize,
     options: &crate::DiagnoseOptions,
@@ -58,21 +58,132 @@ pub fn revive(
 ) -> Result<Revived, RemedyError> {
     let start = Instant::now();
     let spec = original.spec;
-    let tau = spec.doctor.dormant_tau;
-    // Fresh weights for recycled units come from a network initialized with another seed.
-    let fresh = nd_train::init_network_with_seed(
-        spec,
+    let Recycled {
+        network,
+        recycled,
+        skipped_conv,
+    } = recycle(
+        original.spec,
         original.data,
-        spec.train.seed.wrapping_add(0x2ed0),
+        &original.diagnosis.probe,
+        trained,
+        spec.train.seed,
         device,
     )?;
+    let label = format!(
+        "revive {} units, +{epochs} epochs",
+        recycled.iter().map(|(_, n)| n).sum::<usize>()
+    );
+    let mut progress = observer.training(&label);
+    let t0 = Instant::now();
+    let continued = nd_train::fit(
+        network,
+        spec,
+        original.data,
+        device,
+        epochs,
+        progress.as_mut(),
+    )?;
+    let seconds = t0.elapsed().as_secs_f64();
+    drop(progress);
+    let diagnosis = diagnose_networks(
+        &label,
+        spec,
+        original.data,
+        initial,
+        &continued.network,
+        &continued.metrics,
+        options,
+        device,
+    );
+    let last = continued.metrics.last();
+    let metrics = SeedMetrics {
+        seeds: vec![spec.train.seed],
+        primary: vec![last.map(|m| m.primary()).unwrap_or(f64::NAN)],
+        train_loss: vec![last.map(|m| m.train_loss).unwrap_or(f64::NAN)],
+    };
+    let original_outcome = Outcome::of(
+        original,
+        SeedMetrics::of_history(spec.train.seed, &original.diagnosis.metrics),
+    );
+    let outcome = Outcome::of_diagnosis(label.clone(), &diagnosis, metrics, seconds);
+    let candidate = Candidate {
+        label: label.clone(),
+        changes: Vec::new(),
+        why: "recycle dead and dormant units (ReDo) and keep training".into(),
+        from: "dormant-units".into(),
+        revive: false,
+    };
+    let judged = judge(
+        candidate,
+        outcome,
+        &original_outcome,
+        spec.task() == Task::Regression,
+    );
+    let cured = judged.verdict >= crate::fix::Verdict::Improved;
+    let report = FixReport {
+        run: original.dir.display().to_string(),
+        dir: None,
+        metric: if spec.task() == Task::Regression {
+            "test_mse".into()
+        } else {
+            "test_accuracy".into()
+        },
+        nothing_to_fix: false,
+        original: original_outcome,
+        candidates: vec![judged],
+        best: cured.then_some(0),
+        fixed_spec: None,
+        seconds: start.elapsed().as_secs_f64(),
+        imported_metric: None,
+    };
+    let info = ReviveInfo {
+        recycled,
+        skipped_conv,
+        epochs,
+        seconds,
+        full_train_seconds: original.train_seconds,
+    };
+    Ok(Revived {
+        report,
+        info,
+        diagnosis,
+    })
+}
+
+/// A network with its dormant units recycled.
+#[derive(Debug, Clone)]
+pub struct Recycled {
+    /// The network, its function unchanged at this moment.
+    pub network: Network,
+    /// Units recycled per layer.
+    pub recycled: Vec<(String, usize)>,
+    /// Layers with dormant units left alone (conv layers, and layers feeding a conv).
+    pub skipped_conv: Vec<String>,
+}
+
+/// ReDo's step: every dense unit `probe` finds dormant (by the spec's `doctor.dormant_tau`,
+/// dead units included) gets fresh incoming weights from the spec's initializer drawn with
+/// `seed`, a zero bias and zeroed outgoing weights, so that the network computes what it
+/// computed before while the unit can learn again.
+pub fn recycle(
+    spec: &nd_spec::CheckedSpec,
+    data: &nd_data::Dataset,
+    probe: &nd_probe::Probe,
+    trained: &Network,
+    seed: u64,
+    device: &Device,
+) -> Result<Recycled, RemedyError> {
+    let tau = spec.doctor.dormant_tau;
+    // Fresh weights for recycled units come from a network initialized with another seed.
+    let fresh = nd_train::init_network_with_seed(spec, data, seed.wrapping_add(0x2ed0), device)?;
     let fresh_params = fresh.layer_params();
     let mut network = trained.clone();
     let mut params = network.layer_params();
     let mut recycled = Vec::new();
     let mut skipped_conv = Vec::new();
     let layers = network.layers().to_vec();
-    for (i, site) in original.diagnosis.probe.sites.iter().enumerate() {
+    for (i, site) in probe.sites.iter().enumerate() {
         let units = site.dormant_units(tau);
         if units.is_empty() {
             continue;
@@ -123,82 +234,10 @@ pub fn revive(
             network = network.with_layer_params(i, p);
         }
     }
-    let label = format!(
-        "revive {} units, +{epochs} epochs",
-        recycled.iter().map(|(_, n)| n).sum::<usize>()
-    );
-    let mut progress = observer.training(&label);
-    let t0 = Instant::now();
-    let continued = nd_train::fit(
+    Ok(Recycled {
         network,
-        spec,
-        original.data,
-        device,
-        epochs,
-        progress.as_mut(),
-    )?;
-    let seconds = t0.elapsed().as_secs_f64();
-    drop(progress);
-    let diagnosis = diagnose_networks(
-        &label,
-        spec,
-        original.data,
-        initial,
-        &continued.network,
-        &continued.metrics,
-        options,
-        device,
-    );
-    let last = continued.metrics.last();
-    let metrics = SeedMetrics {
-        seeds: vec![spec.train.seed],
-        primary: vec![last.map(|m| m.primary()).unwrap_or(f64::NAN)],
-        train_loss: vec![last.map(|m| m.train_loss).unwrap_or(f64::NAN)],
-    };
-    let original_outcome = Outcome::of(
-        original,
-        SeedMetrics::of_history(spec.train.seed, &original.diagnosis.metrics),
-    );
-    let outcome = Outcome::of_diagnosis(label.clone(), &diagnosis, metrics, seconds);
-    let candidate = Candidate {
-        label: label.clone(),
-        changes: Vec::new(),
-        why: "recycle dead and dormant units (ReDo) and keep training".into(),
-        from: "dormant-units".into(),
-    };
-    let judged = judge(
-        candidate,
-        outcome,
-        &original_outcome,
-        spec.task() == Task::Regression,
-    );
-    let cured = judged.verdict >= crate::fix::Verdict::Improved;
-    let report = FixReport {
-        run: original.dir.display().to_string(),
-        dir: None,
-        metric: if spec.task() == Task::Regression {
-            "test_mse".into()
-        } else {
-            "test_accuracy".into()
-        },
-        nothing_to_fix: false,
-        original: original_outcome,
-        candidates: vec![judged],
-        best: cured.then_some(0),
-        fixed_spec: None,
-        seconds: start.elapsed().as_secs_f64(),
-    };
-    let info = ReviveInfo {
         recycled,
         skipped_conv,
-        epochs,
-        seconds,
-        full_train_seconds: original.train_seconds,
-    };
-    Ok(Revived {
-        report,
-        info,
-        diagnosis,
     })
 }
 
@@ -260,7 +299,7 @@ mod tests {
             "t",
             &spec,
             &data,
-            &trained.initial,
+            Some(&trained.initial),
             &trained.network,
             &trained.metrics,
             &options,
@@ -272,10 +311,11 @@ mod tests {
             data: &data,
             diagnosis: &diagnosis,
             train_seconds: 1.0,
+            start: None,
         };
         let revived = revive(
             &original,
-            &trained.initial,
+            Some(&trained.initial),
             &trained.network,
             1,
             &options,

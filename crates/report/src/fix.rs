@@ -57,6 +57,18 @@ fn layers_text(o: &Outcome) -> String {
 }
 
 /// The fix report for a terminal.
+/// One value of the report's metric: a percentage for accuracy, four decimals for MSE.
+fn metric_value(report: &FixReport, value: f64) -> String {
+    if !value.is_finite() {
+        "not measured".into()
+    } else if report.metric == "test_accuracy" {
+        format!("{:.1}%", value * 100.0)
+    } else {
+        format!("{value:.4}")
+    }
+}
+
+/// The fix report as tables for people.
 pub fn fix_text(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
     let mut out = String::new();
     if report.nothing_to_fix {
@@ -97,11 +109,24 @@ pub fn fix_text(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
             Cell::new(verdict),
         ]
     };
-    table.add_row(row("original".into(), &report.original, "-".into()));
+    let original = match report.imported_metric {
+        Some(m) => format!(
+            "original: imported\n({} as imported: {}),\ntrained on",
+            report.metric,
+            metric_value(report, m)
+        ),
+        None => "original".into(),
+    };
+    table.add_row(row(original, &report.original, "-".into()));
     for (i, j) in report.candidates.iter().enumerate() {
         let best = if report.best == Some(i) { " *" } else { "" };
+        let start = if report.imported_metric.is_some() {
+            format!("\n{}", j.start.describe())
+        } else {
+            String::new()
+        };
         table.add_row(row(
-            format!("{}\n({})", j.candidate.label, j.candidate.from),
+            format!("{}\n({}){start}", j.candidate.label, j.candidate.from),
             &j.outcome,
             format!(
                 "{}{best}\ngain {:+.3} vs margin {:.3}\nwins {}/{}",

@@ -587,13 +587,12 @@ fn fix(page: &mut String, report: &FixReport) {
             j.margin,
             j.wins,
         );
-        row(
-            page,
-            &j.candidate.label,
-            &j.candidate.from,
-            &j.outcome,
-            verdict,
-        );
+        let from = if report.imported_metric.is_some() {
+            format!("{}; {}", j.candidate.from, j.start.describe())
+        } else {
+            j.candidate.from.clone()
+        };
+        row(page, &j.candidate.label, &from, &j.outcome, verdict);
     }
     page.push_str("</tbody>\n</table>\n");
     if let Some(dir) = &report.dir {

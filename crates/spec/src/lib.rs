@@ -50,6 +50,24 @@ pub struct Spec {
     /// Thresholds for the diagnosis.
     #[serde(default)]
     pub doctor: DoctorThresholds,
+    /// Where an imported model came from (absent for models this tool built).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceSpec>,
+}
+
+/// The `[source]` section of an imported model's run: the file its weights were read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// The model file, as given to `import`.
+    pub file: PathBuf,
+    /// `onnx`, `safetensors` or `state_dict`.
+    pub format: String,
+    /// SHA-256 of the file, as hex.
+    pub sha256: String,
+    /// For weights-only files: the activations were assumed, not read from the file.
+    #[serde(default)]
+    pub activations_assumed: bool,
 }
 
 /// The `[data]` section.
@@ -82,6 +100,17 @@ pub struct DataSpec {
     /// Synthetic datasets only: the noise level.
     #[serde(default = "default_noise")]
     pub noise: f64,
+    /// `csv` only: the features are images of this `[channels, height, width]`, flattened
+    /// row-major (what a convolutional model needs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<[usize; 3]>,
+    /// Which rows are held out when the file has no `is_test` column.
+    #[serde(default)]
+    pub holdout: Holdout,
+    /// `csv` classification only: the number of classes (the model's outputs), when the
+    /// labels in the file need not reach the largest (default: largest label + 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<usize>,
 }
 
 /// The `[model]` section.
@@ -182,6 +211,28 @@ fn default_samples() -> usize {
 fn default_noise() -> f64 {
     0.1
 }
+impl ModelSpec {
+    /// A `[model]` section of `kind` with these hidden widths (conv channels for a cnn) and
+    /// every other key at its default.
+    pub fn new(kind: ModelKind, hidden: Vec<usize>) -> ModelSpec {
+        ModelSpec {
+            kind,
+            hidden,
+            dense: Vec::new(),
+            kernel_size: default_kernel(),
+            activation: Activation::default(),
+            leaky_slope: default_leaky_slope(),
+            init: Init::default(),
+            init_std: default_init_std(),
+            init_range: default_init_range(),
+            bias_init: 0.0,
+            output_activation: OutputActivation::default(),
+            batch_norm: false,
+            dropout: 0.0,
+        }
+    }
+}
+
 fn default_kernel() -> usize {
     3
 }
@@ -284,6 +335,17 @@ named_enum!(
         /// Zero mean, unit variance, fitted on the train split.
         Standardize = "standardize",
     } default None
+);
+
+named_enum!(
+    /// Which rows a file without an `is_test` column holds out for testing.
+    Holdout {
+        /// Every 5th row of each class (classification) or in target order (regression).
+        Rule = "rule",
+        /// None: every row is a training row and test metrics are not measured (imported
+        /// models, whose held-out rows only the user knows).
+        None = "none",
+    } default Rule
 );
 
 named_enum!(
@@ -433,6 +495,9 @@ pub const KEYS: &[&str] = &[
     "data.limit",
     "data.samples",
     "data.noise",
+    "data.image",
+    "data.holdout",
+    "data.classes",
     "model.kind",
     "model.hidden",
     "model.dense",

@@ -51,6 +51,9 @@ target_scale = "standardize"
 limit = 500
 samples = 200
 noise = 0.5
+image = [1, 4, 4]
+holdout = "none"
+classes = 3
 [model]
 kind = "cnn"
 hidden = [8, 16]
@@ -145,6 +148,9 @@ fn minimal_spec_gets_every_documented_default() {
             limit: 0,
             samples: 1000,
             noise: 0.1,
+            image: None,
+            holdout: Holdout::Rule,
+            classes: None,
         },
         model: ModelSpec {
             kind: ModelKind::Mlp,
@@ -183,6 +189,7 @@ fn minimal_spec_gets_every_documented_default() {
             stall_epochs: 5,
             stall_min_improvement: 0.01,
         },
+        source: None,
     };
     assert_eq!(minimal(), expected);
     minimal().check().expect("the defaults are valid");

@@ -26,7 +26,7 @@ pub use run::{
     METRICS_FILE, RUN_DIR_FILES, SUMMARY_FILE,
 };
 pub use training::{
-    evaluate, fit, init_network, init_network_with_seed, model_shape, train, EpochMetrics,
+    evaluate, fit, init_network, init_network_with_seed, measure, model_shape, train, EpochMetrics,
     Evaluation, Observer, Quiet, Trained, DEFAULT_HEALTH_EVERY, EVAL_CHUNK,
 };
 

@@ -4,6 +4,9 @@
 //! weights as born and as trained), `metrics.jsonl` (one object per epoch) and `summary.json`.
 //! It is built under a hidden temporary name beside its final place and renamed at the end, so
 //! a run that looks complete is complete; an existing run is replaced only with `force`.
+//!
+//! A run written by `import` (its spec has a `[source]`) holds only `config.toml`,
+//! `final.bpk` (the imported weights) and `summary.json` (the imported model's own metrics).
 
 use std::fs;
 use std::io::Write;
@@ -222,6 +225,41 @@ impl PendingRun {
         write_file(&self.temp.join(SUMMARY_FILE), json.as_bytes())
     }
 
+    /// Writes an imported model's run: `config.toml` (with its `[source]`), `final.bpk` and a
+    /// `summary.json` whose final metrics are the imported model's own, measured on the data.
+    /// There is no `initial.bpk` and no history: the recipe that made the weights is unknown.
+    pub fn write_imported(
+        &self,
+        spec: &CheckedSpec,
+        data: &Dataset,
+        network: &Network,
+        measured: &EpochMetrics,
+    ) -> Result<(), TrainError> {
+        write_file(&self.temp.join(CONFIG_FILE), spec.to_toml().as_bytes())?;
+        let path = self.temp.join(FINAL_WEIGHTS);
+        save_weights(network, &path)?;
+        let mut sha256 = std::collections::BTreeMap::new();
+        sha256.insert(FINAL_WEIGHTS.to_string(), file_sha256(&path)?);
+        let summary = Summary {
+            name: spec.name.clone(),
+            dataset: data.name.clone(),
+            task: spec.task().to_string(),
+            backend: spec.train.backend.to_string(),
+            device: crate::describe(spec.train.backend).ok(),
+            seed: spec.train.seed,
+            epochs_planned: 0,
+            epochs_run: 0,
+            final_metrics: Some(measured.clone()),
+            parameters: network.num_params(),
+            seconds: 0.0,
+            stopped_early: None,
+            sha256,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
+        write_file(&self.temp.join(SUMMARY_FILE), json.as_bytes())
+    }
+
     /// Moves the finished run into place, replacing an old one only when forced, and only a
     /// neuron-doctor run or fix directory (checked again: something may have appeared meanwhile).
     pub fn commit(mut self) -> Result<PathBuf, TrainError> {
@@ -401,13 +439,25 @@ impl Run {
                 problem: "no such run directory".into(),
             });
         }
-        for file in [
-            CONFIG_FILE,
-            INITIAL_WEIGHTS,
-            FINAL_WEIGHTS,
-            METRICS_FILE,
-            SUMMARY_FILE,
-        ] {
+        // An imported model's run has no initial weights and no history; which kind a run is
+        // its spec says, so the config is read first.
+        let config = dir.join(CONFIG_FILE);
+        if !config.is_file() {
+            return Err(TrainError::NotARun {
+                dir: dir.to_path_buf(),
+                problem: format!("{CONFIG_FILE} is missing"),
+            });
+        }
+        let spec = Spec::from_file(&config)?
+            .check()
+            .map_err(|e| e.in_file(&config))?;
+        let imported = spec.source.is_some();
+        let required: &[&str] = if imported {
+            &[FINAL_WEIGHTS, SUMMARY_FILE]
+        } else {
+            &[INITIAL_WEIGHTS, FINAL_WEIGHTS, METRICS_FILE, SUMMARY_FILE]
+        };
+        for &file in required {
             if !dir.join(file).is_file() {
                 return Err(TrainError::NotARun {
                     dir: dir.to_path_buf(),
@@ -415,12 +465,11 @@ impl Run {
                 });
             }
         }
-        let spec = Spec::from_file(&dir.join(CONFIG_FILE))?
-            .check()
-            .map_err(|e| e.in_file(&dir.join(CONFIG_FILE)))?;
         let metrics_path = dir.join(METRICS_FILE);
-        let text =
-            fs::read_to_string(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
+        let text = match fs::read_to_string(&metrics_path) {
+            Err(e) if imported && e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            other => other.map_err(|e| TrainError::io(&metrics_path, e))?,
+        };
         let mut metrics = Vec::new();
         for (i, line) in text
             .lines()
@@ -442,7 +491,7 @@ impl Run {
         })?;
         // Every finished epoch is one line: an empty or shorter history is a cut-off file, and a
         // diagnosis of it would describe a training that is not the one the summary records.
-        if metrics.len() != summary.epochs_run || metrics.is_empty() {
+        if metrics.len() != summary.epochs_run || (metrics.is_empty() && !imported) {
             return Err(TrainError::Corrupt {
                 path: metrics_path,
                 problem: format!(
@@ -477,6 +526,12 @@ impl Run {
         })
     }
 
+    /// True for a run written by `import`: a model trained elsewhere, with no initial weights
+    /// and no history.
+    pub fn is_imported(&self) -> bool {
+        self.spec.source.is_some() && self.summary.epochs_run == 0
+    }
+
     /// Loads the run's weights at `stage` into a network built from its spec.
     pub fn network(
         &self,
@@ -485,6 +540,12 @@ impl Run {
         device: &Device,
     ) -> Result<Network, TrainError> {
         let path = self.dir.join(stage.file());
+        if stage == Stage::Initial && self.is_imported() {
+            return Err(TrainError::NotARun {
+                dir: self.dir.clone(),
+                problem: "an imported model's run has no initial weights".into(),
+            });
+        }
         let fresh = Network::new(&self.spec, &model_shape(data), device)?;
         // The loader's own errors (truncated, another architecture) say more than a checksum
         // would; weights that load but are not the ones trained are caught by the checksum.

@@ -269,6 +269,23 @@ pub fn fit(
     })
 }
 
+/// A trained network's metrics on both splits, as an epoch-0 record: what an imported model
+/// measures on the user's data before anything is trained.
+pub fn measure(network: &Network, data: &Dataset, device: &Device) -> EpochMetrics {
+    let start = Instant::now();
+    let train = evaluate(network, &data.train, device);
+    let test = evaluate(network, &data.test, device);
+    EpochMetrics {
+        epoch: 0,
+        train_loss: train.loss,
+        test_loss: test.loss,
+        train_accuracy: train.accuracy,
+        test_accuracy: test.accuracy,
+        test_mse: test.mse,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
 /// Loss and quality of a network on one split.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evaluation {
@@ -282,7 +299,17 @@ pub struct Evaluation {
 
 /// Evaluates a network on a split in inference mode (dropout off, batch norm on running
 /// statistics), in chunks of [`EVAL_CHUNK`] rows.
+///
+/// An empty split (a file without held-out rows) measures nothing: every number is NaN.
 pub fn evaluate(network: &Network, split: &Split, device: &Device) -> Evaluation {
+    if split.rows == 0 {
+        let classes = matches!(split.targets, Targets::Classes(_));
+        return Evaluation {
+            loss: f64::NAN,
+            accuracy: classes.then_some(f64::NAN),
+            mse: (!classes).then_some(f64::NAN),
+        };
+    }
     let network = network.valid();
     let mut loss_sum = 0.0;
     let mut correct = 0usize;

@@ -20,9 +20,11 @@ pub const DEFAULT_SPEC: &str = include_str!("../../../../configs/broken/digits-d
 /// Arguments of `checkup`.
 #[derive(Debug, Args)]
 pub struct CheckupArgs {
-    /// The model spec (TOML). Without one: the embedded demo, a ReLU digits classifier whose
-    /// units die.
+    /// The model spec (TOML), or a model trained elsewhere (.onnx, .safetensors, .pt, .pth)
+    /// with --data. Without one: the embedded demo, a ReLU digits classifier whose units die.
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub import: crate::cmd::import::ImportFlags,
     /// The run directory to write (default: runs/NAME); candidates go to RUN.fix/.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -57,6 +59,42 @@ fn default_report_path(run_dir: &std::path::Path) -> PathBuf {
     run_dir.with_file_name(name)
 }
 
+/// What step 1 (train or import) leaves for the rest.
+struct Step1 {
+    run_dir: PathBuf,
+    spec: nd_spec::CheckedSpec,
+    data: nd_data::Dataset,
+    initial: Option<nd_models::Network>,
+    network: nd_models::Network,
+    history: Vec<nd_train::EpochMetrics>,
+    health: Vec<nd_probe::EpochHealth>,
+    train_seconds: f64,
+}
+
+/// Refuses, before any work, a run, fix directory or default report that may not be replaced.
+fn prepare_outputs(
+    out: &std::path::Path,
+    chosen_report: &Option<PathBuf>,
+    args: &CheckupArgs,
+) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(out).is_ok() {
+        nd_train::check_replaceable(out)?;
+        if !args.force {
+            anyhow::bail!(
+                "{}: run directory already exists (use --force to replace it)",
+                out.display()
+            );
+        }
+    }
+    crate::cmd::fix::check_fix_dir(&nd_remedy::fix_dir(out), args.force)?;
+    // The default report goes beside the run: an existing file there must be a report too.
+    let default_report = default_report_path(out);
+    if chosen_report.is_none() && !args.no_report && default_report.exists() {
+        crate::cmd::diagnose::check_report_path(&default_report)?;
+    }
+    Ok(())
+}
+
 /// Runs `checkup`.
 pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
@@ -67,51 +105,109 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(crate::cmd::diagnose::check_report_path)
         .transpose()?;
-    let spec = match &args.config {
-        Some(path) => settings::load_spec(path, &args.overrides)?,
-        None => args
-            .overrides
-            .apply(Spec::from_toml_str(DEFAULT_SPEC, "checkup-default")?)
-            .check()?,
-    };
     let text = args.format == Format::Text;
     let say = |line: String| {
         if text {
             println!("{line}");
         }
     };
-    let origin = args
+    let model_file = args
         .config
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "the embedded default spec".into());
-    let data = settings::load_data(&spec, &origin)?;
-    let out = settings::run_dir(args.out, &spec)?;
-    crate::cmd::fix::check_fix_dir(&nd_remedy::fix_dir(&out), args.force)?;
-    // The default report goes beside the run: an existing file there must be a report too.
-    let default_report = default_report_path(&out);
-    if chosen_report.is_none() && !args.no_report && default_report.exists() {
-        crate::cmd::diagnose::check_report_path(&default_report)?;
-    }
-    let pending = PendingRun::create(&out, args.force)?;
+        .as_deref()
+        .filter(|p| nd_import::is_model_file(p) && !p.is_dir());
+    // Step 1 trains a spec, or imports a model file: either way a run, its data and its
+    // networks (an imported model has no initial weights and no history).
+    let step1 = match model_file {
+        Some(model) => {
+            let recipe = crate::cmd::import::RecipeFlags {
+                epochs: args.overrides.epochs,
+                seed: args.overrides.seed,
+                backend: args.overrides.backend,
+                ..Default::default()
+            };
+            let loaded = crate::cmd::import::load(model, &args.import, &recipe)?;
+            let out = settings::run_dir(args.out.clone(), &loaded.spec)?;
+            prepare_outputs(&out, &chosen_report, &args)?;
+            say(format!(
+                "== 1. import: {}\n   measured on {}: {}",
+                crate::cmd::import::describe_model(&loaded),
+                loaded.data.name,
+                crate::cmd::import::describe_metrics(&loaded.measured)
+            ));
+            let run_dir = crate::cmd::import::write_run(&loaded, Some(out), args.force)?;
+            Step1 {
+                run_dir,
+                initial: None,
+                history: vec![loaded.measured.clone()],
+                health: Vec::new(),
+                train_seconds: 0.0,
+                spec: loaded.spec,
+                data: loaded.data,
+                network: loaded.network,
+            }
+        }
+        None => {
+            if args.import.data.is_some() {
+                anyhow::bail!("--data goes with a model file (.onnx, .safetensors, .pt, .pth); a spec names its own data");
+            }
+            let spec = match &args.config {
+                Some(path) => settings::load_spec(path, &args.overrides)?,
+                None => args
+                    .overrides
+                    .apply(Spec::from_toml_str(DEFAULT_SPEC, "checkup-default")?)
+                    .check()?,
+            };
+            let origin = args
+                .config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "the embedded default spec".into());
+            let data = settings::load_data(&spec, &origin)?;
+            let out = settings::run_dir(args.out.clone(), &spec)?;
+            prepare_outputs(&out, &chosen_report, &args)?;
+            let pending = PendingRun::create(&out, args.force)?;
+            let device = nd_train::device(spec.train.backend)?;
+            say(format!(
+                "== 1. train: {} ({} {:?} {}, {} epochs on {}; computing on {})",
+                spec.name,
+                spec.model.kind,
+                spec.model.hidden,
+                spec.model.activation,
+                spec.train.epochs,
+                data.name,
+                nd_train::describe(spec.train.backend)?
+            ));
+            let t0 = Instant::now();
+            let mut progress = TrainProgress::new(&spec.name, args.quiet);
+            let trained = nd_train::train(&spec, &data, &device, &mut progress)?;
+            drop(progress);
+            pending.write(&spec, &data, &trained)?;
+            let run_dir = pending.commit()?;
+            Step1 {
+                run_dir,
+                initial: Some(trained.initial),
+                history: trained.metrics,
+                health: trained.health,
+                train_seconds: t0.elapsed().as_secs_f64(),
+                spec,
+                data,
+                network: trained.network,
+            }
+        }
+    };
+    let Step1 {
+        run_dir,
+        initial,
+        history,
+        health,
+        train_seconds,
+        spec,
+        data,
+        network,
+    } = step1;
+    let imported = spec.source.is_some();
     let device = nd_train::device(spec.train.backend)?;
-    say(format!(
-        "== 1. train: {} ({} {:?} {}, {} epochs on {}; computing on {})",
-        spec.name,
-        spec.model.kind,
-        spec.model.hidden,
-        spec.model.activation,
-        spec.train.epochs,
-        data.name,
-        nd_train::describe(spec.train.backend)?
-    ));
-    let t0 = Instant::now();
-    let mut progress = TrainProgress::new(&spec.name, args.quiet);
-    let trained = nd_train::train(&spec, &data, &device, &mut progress)?;
-    drop(progress);
-    pending.write(&spec, &data, &trained)?;
-    let run_dir = pending.commit()?;
-    let train_seconds = t0.elapsed().as_secs_f64();
+    let default_report = default_report_path(&run_dir);
 
     say(format!("\n== 2. diagnose: {}", run_dir.display()));
     let t1 = Instant::now();
@@ -119,9 +215,9 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
         &run_dir.display().to_string(),
         &spec,
         &data,
-        &trained.initial,
-        &trained.network,
-        &trained.metrics,
+        initial.as_ref(),
+        &network,
+        &history,
         &DiagnoseOptions::default(),
         &device,
     );
@@ -142,7 +238,8 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
         spec: &spec,
         data: &data,
         diagnosis: &diagnosis,
-        train_seconds: trained.seconds,
+        train_seconds,
+        start: imported.then_some(&network),
     };
     let options = FixOptions {
         candidates: args.flags.candidates,
@@ -204,8 +301,8 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &report_path {
         let html = nd_report::html_report(&nd_report::HtmlInput {
             diagnosis: &diagnosis,
-            metrics: &trained.metrics,
-            health: &trained.health,
+            metrics: if imported { &[] } else { &history },
+            health: &health,
             fix: Some(&report),
         });
         crate::cmd::diagnose::write_report(path, &html)?;

@@ -11,9 +11,12 @@ use nd_report::Format;
 /// Arguments of `diagnose`.
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
-    /// The run directory written by `train`.
+    /// The run directory written by `train` or `import`, or a model file (.onnx, .safetensors,
+    /// .pt, .pth) with --data.
     #[arg(required_unless_present = "list_checks")]
     pub run: Option<PathBuf>,
+    #[command(flatten)]
+    pub import: crate::cmd::import::ImportFlags,
     /// Output: text (tables), json, or markdown.
     #[arg(long, default_value = "text", value_name = "FORMAT")]
     pub format: Format,
@@ -105,18 +108,70 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     }
     let report = args.report.as_deref().map(check_report_path).transpose()?;
     let dir = args.run.expect("clap requires RUN unless --list-checks");
-    let run = nd_train::Run::open(&dir)?;
-    let thresholds = crate::settings::thresholds(&run.spec, &args.threshold)?;
-    let device = nd_train::device(args.backend.unwrap_or(run.spec.train.backend))?;
-    let options = DiagnoseOptions {
-        split: args.split,
-        probe: nd_probe::ProbeOptions {
-            limit: args.limit,
-            grad_batch: args.grad_batch,
-        },
-        thresholds: Some(thresholds),
+    let probe = nd_probe::ProbeOptions {
+        limit: args.limit,
+        grad_batch: args.grad_batch,
     };
-    let diagnosis = nd_remedy::diagnose_run(&dir, &options, &device)?;
+    let (diagnosis, metrics, health) = if nd_import::is_model_file(&dir) && !dir.is_dir() {
+        // A model file: imported in memory, nothing written.
+        let recipe = crate::cmd::import::RecipeFlags {
+            backend: args.backend,
+            ..Default::default()
+        };
+        let loaded = crate::cmd::import::load(&dir, &args.import, &recipe)?;
+        let thresholds = crate::settings::thresholds(&loaded.spec, &args.threshold)?;
+        let device = nd_train::device(loaded.spec.train.backend)?;
+        let options = DiagnoseOptions {
+            split: args.split,
+            probe,
+            thresholds: Some(thresholds),
+        };
+        if args.split == SplitName::Test && loaded.data.test.rows == 0 {
+            anyhow::bail!(
+                "--split test: {} has no held-out rows (no is_test column)",
+                loaded
+                    .spec
+                    .data
+                    .path
+                    .as_deref()
+                    .unwrap_or(Path::new("the data"))
+                    .display()
+            );
+        }
+        let diagnosis = nd_remedy::diagnose_networks(
+            &dir.display().to_string(),
+            &loaded.spec,
+            &loaded.data,
+            None,
+            &loaded.network,
+            std::slice::from_ref(&loaded.measured),
+            &options,
+            &device,
+        );
+        (diagnosis, Vec::new(), Vec::new())
+    } else {
+        if args.import.data.is_some() {
+            anyhow::bail!(
+                "--data {}: {} is a run directory, which knows its data; --data goes with a model file",
+                args.import.data.as_deref().unwrap_or(Path::new("")).display(),
+                dir.display()
+            );
+        }
+        let run = nd_train::Run::open(&dir)?;
+        let thresholds = crate::settings::thresholds(&run.spec, &args.threshold)?;
+        let device = nd_train::device(args.backend.unwrap_or(run.spec.train.backend))?;
+        let options = DiagnoseOptions {
+            split: args.split,
+            probe,
+            thresholds: Some(thresholds),
+        };
+        let data = crate::settings::load_data(
+            &run.spec,
+            &dir.join(nd_train::CONFIG_FILE).display().to_string(),
+        )?;
+        let diagnosis = nd_remedy::diagnose_opened(&run, &data, &options, &device)?;
+        (diagnosis, run.metrics, run.health)
+    };
     match args.format {
         Format::Text => print!("{}", nd_report::diagnosis_text(&diagnosis)),
         Format::Json => println!(
@@ -128,8 +183,8 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &report {
         let html = nd_report::html_report(&nd_report::HtmlInput {
             diagnosis: &diagnosis,
-            metrics: &run.metrics,
-            health: &run.health,
+            metrics: &metrics,
+            health: &health,
             fix: None,
         });
         write_report(path, &html)?;

@@ -65,7 +65,10 @@ pub fn check_fix_dir(fix_dir: &std::path::Path, force: bool) -> anyhow::Result<(
 /// Arguments of `fix`.
 #[derive(Debug, Args)]
 pub struct FixArgs {
-    /// The run directory written by `train`.
+    /// The run directory written by `train` or `import`. An imported model's fix starts from
+    /// its weights: the baseline trains them on under the run's `[train]` recipe, and so do the
+    /// remedies that can keep them (reviving dead units, another activation or learning rate);
+    /// the others re-train from scratch.
     pub run: PathBuf,
     #[command(flatten)]
     pub flags: FixFlags,
@@ -159,7 +162,12 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
     )?;
     // The run is already open and its data loaded: diagnose the networks directly rather than
     // through `diagnose_run`, which would read the run and load the data a second time.
-    let initial = run.network(nd_train::Stage::Initial, &data, &device)?;
+    // An imported run has no initial weights; its weights are where its fix starts.
+    let initial = if run.is_imported() {
+        None
+    } else {
+        Some(run.network(nd_train::Stage::Initial, &data, &device)?)
+    };
     let trained = run.network(nd_train::Stage::Final, &data, &device)?;
     // One set of options for the original and everything re-diagnosed against it.
     let diagnose_options = DiagnoseOptions::default();
@@ -167,9 +175,9 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
         &args.run.display().to_string(),
         &run.spec,
         &data,
-        &initial,
+        initial.as_ref(),
         &trained,
-        &run.metrics,
+        &nd_remedy::history_of(&run),
         &diagnose_options,
         &device,
     );
@@ -179,6 +187,7 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
         data: &data,
         diagnosis: &diagnosis,
         train_seconds: run.summary.seconds,
+        start: run.is_imported().then_some(&trained),
     };
     let mut progress = FixProgress { quiet: args.quiet };
     match args.strategy {
@@ -202,7 +211,7 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or((run.spec.train.epochs / 4).max(1));
             let nd_remedy::Revived { report, info, .. } = nd_remedy::revive(
                 &original,
-                &initial,
+                initial.as_ref(),
                 &trained,
                 epochs,
                 &diagnose_options,

@@ -3,5 +3,6 @@
 pub mod checkup;
 pub mod diagnose;
 pub mod fix;
+pub mod import;
 pub mod lr_find;
 pub mod train;

@@ -47,7 +47,7 @@ fn fixture() -> &'static Fixture {
             RUN_LABEL,
             &spec,
             &data,
-            &trained.initial,
+            Some(&trained.initial),
             &trained.network,
             &trained.metrics,
             &DiagnoseOptions::default(),
@@ -97,6 +97,7 @@ fn fix_report(d: &Diagnosis) -> FixReport {
         changes: vec![("train.learning_rate".into(), "0.001".into())],
         why: "smaller steps".into(),
         from: "dead-units".into(),
+        revive: false,
     };
     let mut cured = outcome(d, [0.93, 0.94], 0.0);
     cured.findings.clear();
@@ -114,6 +115,7 @@ fn fix_report(d: &Diagnosis) -> FixReport {
                 gain: 0.46,
                 margin: 0.05,
                 wins: 2,
+                start: Default::default(),
             },
             Judged {
                 candidate: candidate("model.init=<odd>"),
@@ -122,11 +124,13 @@ fn fix_report(d: &Diagnosis) -> FixReport {
                 gain: 0.0,
                 margin: 0.05,
                 wins: 1,
+                start: Default::default(),
             },
         ],
         best: Some(0),
         fixed_spec: Some("[train]\nlearning_rate = 0.001\n".into()),
         seconds: 3.0,
+        imported_metric: None,
     }
 }
 
