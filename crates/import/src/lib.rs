@@ -348,6 +348,12 @@ impl Imported {
                 spec.kernel_size
             )));
         }
+        if ours.kind == nd_spec::ModelKind::Cnn
+            && !self.format.weights_only()
+            && spec.pool != ours.pool
+        {
+            return Err(mismatch(format!("model.pool is {}", spec.pool)));
+        }
         if spec.batch_norm {
             return Err(mismatch("model.batch_norm is true".into()));
         }

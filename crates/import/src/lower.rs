@@ -1,11 +1,11 @@
 //! From a [`Graph`] to what a neuron-doctor [`ModelSpec`] can express: convolutions (stride 1,
-//! "same" padding, one square kernel size) each followed by the hidden activation and 2x2 max
-//! pooling, a flatten, dense layers with the hidden activation, and an output layer with an
+//! "same" padding, one square kernel size) each followed by the hidden activation and 2x2
+//! pooling (max or average, the same for all), a flatten, dense layers with the hidden activation, and an output layer with an
 //! optional output activation. Dropout is the identity at inference and is dropped; an
 //! inference batch norm right after a layer is folded into that layer's weights and bias
 //! (exact for the forward pass). Anything else is an error naming the node.
 
-use nd_spec::{Activation, ModelKind, ModelSpec, OutputActivation};
+use nd_spec::{Activation, ModelKind, ModelSpec, OutputActivation, Pool};
 
 use crate::graph::{Act, Graph, Node, Op, Tensor};
 
@@ -207,6 +207,7 @@ pub(crate) fn lower(graph: &Graph, input: &[usize]) -> Result<Lowered, LayoutErr
     let mut folded = Vec::new();
     let mut conv_channels = Vec::new();
     let mut kernel = None;
+    let mut pool = None;
     // The running shape: [c, h, w] while convolving.
     let (mut flat, mut image) = match input {
         [f] => (*f, None),
@@ -293,20 +294,26 @@ pub(crate) fn lower(graph: &Graph, input: &[usize]) -> Result<Lowered, LayoutErr
         }
         match cursor.next() {
             Some(Node {
+                name,
                 op:
                     Op::Pool {
-                        max: true,
+                        max,
                         kernel: [2, 2],
                         stride: [2, 2],
                         padding: [0, 0, 0, 0],
                     },
-                ..
-            }) if h >= 2 && w >= 2 => {}
+            }) if h >= 2 && w >= 2 => {
+                let kind = if *max { Pool::Max } else { Pool::Avg };
+                if pool.is_some_and(|p| p != kind) {
+                    return fail(name, "max and average pooling mixed cannot be represented");
+                }
+                pool = Some(kind);
+            }
             other => {
                 return fail(
                     other.map_or(&node.name, |n| &n.name),
                     format!(
-                        "{} after a convolution: neuron-doctor's cnn follows every convolution with its activation and 2x2 max pooling (stride 2)",
+                        "{} after a convolution: neuron-doctor's cnn follows every convolution with its activation and 2x2 pooling (stride 2, max or average)",
                         other.map_or("nothing".to_string(), |n| n.op.describe())
                     ),
                 )
@@ -412,6 +419,7 @@ pub(crate) fn lower(graph: &Graph, input: &[usize]) -> Result<Lowered, LayoutErr
         let mut m = ModelSpec::new(ModelKind::Cnn, conv_channels);
         m.dense = widths;
         m.kernel_size = kernel.unwrap_or(3);
+        m.pool = pool.unwrap_or_default();
         m
     } else {
         ModelSpec::new(ModelKind::Mlp, widths)

@@ -304,9 +304,28 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Graph, OnnxError> {
                 .map(|d| d.dim_value.filter(|&v| v > 0).map(|v| v as usize))
                 .collect::<Option<Vec<usize>>>()
         });
+    // Constants first (initializers above, Constant nodes here), so that every node can tell
+    // its constant inputs from the data flowing through the chain.
+    let mut computing = Vec::new();
+    for node in &graph.node {
+        if node.op_type == "Constant" {
+            let value = attr(node, "value")
+                .and_then(|a| a.t.as_ref())
+                .ok_or_else(|| {
+                    OnnxError::Layout(node_label(node), "a Constant without a tensor value".into())
+                })?;
+            let t = tensor_values(value).map_err(OnnxError::Corrupt)?;
+            for out in &node.output {
+                constants.insert(out.clone(), t.clone());
+            }
+        } else {
+            computing.push(node.clone());
+        }
+    }
+    let computing = fuse_gelu(computing, &constants);
     let mut current = input.name.clone();
     let mut nodes = Vec::new();
-    for node in &graph.node {
+    for node in &computing {
         let label = node_label(node);
         if !node.domain.is_empty() && node.domain != "ai.onnx" {
             return Err(OnnxError::Unsupported(
@@ -314,18 +333,6 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Graph, OnnxError> {
                 label,
                 "operators outside the standard ONNX domain cannot be read".into(),
             ));
-        }
-        if node.op_type == "Constant" {
-            let value = attr(node, "value")
-                .and_then(|a| a.t.as_ref())
-                .ok_or_else(|| {
-                    OnnxError::Layout(label.clone(), "a Constant without a tensor value".into())
-                })?;
-            let t = tensor_values(value).map_err(OnnxError::Corrupt)?;
-            for out in &node.output {
-                constants.insert(out.clone(), t.clone());
-            }
-            continue;
         }
         let data_inputs: Vec<&String> = node
             .input
@@ -516,7 +523,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Graph, OnnxError> {
                 return Err(OnnxError::Unsupported(
                     "Erf".into(),
                     label,
-                    "GELU exported below opset 20 is split into Div/Erf/Add/Mul nodes, which are not read: export with opset_version=20 (or later) so that GELU is one Gelu node".into(),
+                    "an Erf that is not part of an exact GELU (x * (erf(x / sqrt 2) + 1) * 0.5)".into(),
                 ))
             }
             other => {
@@ -537,6 +544,62 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Graph, OnnxError> {
         input: input_shape,
         nodes,
     })
+}
+
+/// The exact GELU as exporters below opset 20 write it, `x * (erf(x / sqrt 2) + 1) * 0.5`
+/// (Div, Erf, Add, Mul, Mul), replaced by one `Gelu` node named after its first node.
+fn fuse_gelu(nodes: Vec<NodeProto>, constants: &HashMap<String, Tensor>) -> Vec<NodeProto> {
+    let scalar = |node: &NodeProto, value: f32| {
+        node.input.iter().any(|i| {
+            constants
+                .get(i)
+                .is_some_and(|t| t.values.len() == 1 && (t.values[0] - value).abs() < 1e-4)
+        })
+    };
+    let data = |node: &NodeProto| -> Vec<String> {
+        node.input
+            .iter()
+            .filter(|i| !i.is_empty() && !constants.contains_key(*i))
+            .cloned()
+            .collect()
+    };
+    let mut out = Vec::with_capacity(nodes.len());
+    let mut i = 0;
+    while i < nodes.len() {
+        if let [div, erf, add, mul, half, ..] = &nodes[i..] {
+            let x = data(div);
+            let matches = div.op_type == "Div"
+                && scalar(div, std::f32::consts::SQRT_2)
+                && x.len() == 1
+                && erf.op_type == "Erf"
+                && data(erf) == div.output
+                && add.op_type == "Add"
+                && scalar(add, 1.0)
+                && data(add) == erf.output
+                && mul.op_type == "Mul"
+                && data(mul).len() == 2
+                && data(mul).contains(&x[0])
+                && data(mul).contains(&add.output[0])
+                && half.op_type == "Mul"
+                && scalar(half, 0.5)
+                && data(half) == mul.output;
+            if matches {
+                out.push(NodeProto {
+                    input: x,
+                    output: half.output.clone(),
+                    name: format!("{} (GELU)", node_label(div)),
+                    op_type: "Gelu".into(),
+                    attribute: Vec::new(),
+                    domain: String::new(),
+                });
+                i += 5;
+                continue;
+            }
+        }
+        out.push(nodes[i].clone());
+        i += 1;
+    }
+    out
 }
 
 /// `[a, b]` -> `[b, a]`.

@@ -146,6 +146,15 @@ fn unknown_extensions_and_missing_files_are_errors() {
 
 /// An ONNX model from parts: input [batch, 4], then the nodes.
 fn onnx_model(nodes: Vec<onnx::NodeProto>, initializers: Vec<onnx::TensorProto>) -> Vec<u8> {
+    onnx_model_with_input(&[4], nodes, initializers)
+}
+
+/// An ONNX model from parts with one example's input shape.
+fn onnx_model_with_input(
+    input: &[i64],
+    nodes: Vec<onnx::NodeProto>,
+    initializers: Vec<onnx::TensorProto>,
+) -> Vec<u8> {
     use prost::Message;
     let dim = |v: Option<i64>| onnx::DimensionProto {
         dim_value: v,
@@ -168,7 +177,9 @@ fn onnx_model(nodes: Vec<onnx::NodeProto>, initializers: Vec<onnx::TensorProto>)
                     tensor_type: Some(onnx::TensorTypeProto {
                         elem_type: 1,
                         shape: Some(onnx::TensorShapeProto {
-                            dim: vec![dim(None), dim(Some(4))],
+                            dim: std::iter::once(dim(None))
+                                .chain(input.iter().map(|&d| dim(Some(d))))
+                                .collect(),
                         }),
                     }),
                 }),
@@ -516,4 +527,140 @@ fn imported_models_compute_what_pytorch_measured() {
             }
         }
     }
+}
+
+fn scalar(name: &str, value: f32) -> onnx::TensorProto {
+    onnx::TensorProto {
+        data_type: 1,
+        float_data: vec![value],
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+fn with_ints(mut node: onnx::NodeProto, name: &str, ints: &[i64]) -> onnx::NodeProto {
+    node.attribute.push(onnx::AttributeProto {
+        name: name.into(),
+        ints: ints.to_vec(),
+        ..Default::default()
+    });
+    node
+}
+
+#[test]
+fn gelu_split_into_erf_nodes_is_read_as_one_gelu() {
+    // What torch.onnx.export writes for nn.GELU() at opset 17.
+    let bytes = onnx_model(
+        vec![
+            node("Gemm", "/0/Gemm", &["input", "w0", "b0"], "a"),
+            node("Div", "/1/Div", &["a", "sqrt2"], "b"),
+            node("Erf", "/1/Erf", &["b"], "c"),
+            node("Add", "/1/Add", &["c", "one"], "d"),
+            node("Mul", "/1/Mul", &["a", "d"], "e"),
+            node("Mul", "/1/Mul_1", &["e", "half"], "f"),
+            node("Gemm", "/2/Gemm", &["f", "w2", "b2"], "out"),
+        ],
+        vec![
+            weight("w0", &[5, 4]),
+            weight("b0", &[5]),
+            scalar("sqrt2", std::f32::consts::SQRT_2),
+            scalar("one", 1.0),
+            scalar("half", 0.5),
+            weight("w2", &[3, 5]),
+            weight("b2", &[3]),
+        ],
+    );
+    let (_d, path) = write_onnx(&bytes);
+    let i = import(&path, &ImportOptions::default()).unwrap();
+    assert_eq!(i.model().activation, Activation::Gelu);
+    assert_eq!(i.model().hidden, vec![5]);
+    // An Erf on its own is still refused, by name.
+    let bytes = onnx_model(
+        vec![
+            node("Gemm", "/0/Gemm", &["input", "w0", "b0"], "a"),
+            node("Erf", "/1/Erf", &["a"], "b"),
+            node("Gemm", "/2/Gemm", &["b", "w2", "b2"], "out"),
+        ],
+        vec![
+            weight("w0", &[5, 4]),
+            weight("b0", &[5]),
+            weight("w2", &[3, 5]),
+            weight("b2", &[3]),
+        ],
+    );
+    let (_d, path) = write_onnx(&bytes);
+    let e = import(&path, &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unsupported operator Erf at node \"/1/Erf\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn average_pooling_after_each_convolution_is_a_cnn_with_pool_avg() {
+    let conv = with_ints(
+        with_ints(
+            node("Conv", "/0/Conv", &["input", "cw", "cb"], "a"),
+            "pads",
+            &[1, 1, 1, 1],
+        ),
+        "kernel_shape",
+        &[3, 3],
+    );
+    let pool = with_ints(
+        with_ints(
+            node("AveragePool", "/2/AveragePool", &["b"], "c"),
+            "kernel_shape",
+            &[2, 2],
+        ),
+        "strides",
+        &[2, 2],
+    );
+    let bytes = onnx_model_with_input(
+        &[1, 4, 4],
+        vec![
+            conv,
+            node("Relu", "/1/Relu", &["a"], "b"),
+            pool,
+            node("Flatten", "/3/Flatten", &["c"], "d"),
+            node("Gemm", "/4/Gemm", &["d", "w", "bias"], "out"),
+        ],
+        vec![
+            weight("cw", &[2, 1, 3, 3]),
+            weight("cb", &[2]),
+            weight("w", &[3, 8]),
+            weight("bias", &[3]),
+        ],
+    );
+    let (_d, path) = write_onnx(&bytes);
+    let i = import(&path, &ImportOptions::default()).unwrap();
+    assert_eq!(i.model().kind, ModelKind::Cnn);
+    assert_eq!(i.model().pool, nd_spec::Pool::Avg);
+    assert_eq!(i.lowered.image, Some([1, 4, 4]));
+    // A stride-2 convolution is not something the spec can say: the node is named.
+    let strided = with_ints(
+        with_ints(
+            with_ints(
+                node("Conv", "/0/Conv", &["input", "cw", "cb"], "a"),
+                "pads",
+                &[1, 1, 1, 1],
+            ),
+            "kernel_shape",
+            &[3, 3],
+        ),
+        "strides",
+        &[2, 2],
+    );
+    let bytes = onnx_model_with_input(
+        &[1, 4, 4],
+        vec![strided, node("Relu", "/1/Relu", &["a"], "b")],
+        vec![weight("cw", &[2, 1, 3, 3]), weight("cb", &[2])],
+    );
+    let (_d, path) = write_onnx(&bytes);
+    let e = import(&path, &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("stride [2, 2]") && e.contains("/0/Conv"), "{e}");
 }

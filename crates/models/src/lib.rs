@@ -33,12 +33,12 @@ pub use init::{expected_std, initializer};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
 };
 use burn::tensor::{Device, Gradients, Tensor};
-use nd_spec::{Activation, CheckedSpec, ModelKind, OutputActivation};
+use nd_spec::{Activation, CheckedSpec, ModelKind, OutputActivation, Pool};
 
 /// What the data dictates about a network: its input width, output width and image shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +129,9 @@ pub struct Network {
     dense_norms: Vec<BatchNorm>,
     output: Linear,
     pool: MaxPool2d,
+    avg_pool: AvgPool2d,
+    #[module(skip)]
+    pool_kind: Pool,
     dropout: Dropout,
     #[module(skip)]
     activation: Activation,
@@ -237,6 +240,8 @@ impl Network {
             dense_norms,
             output,
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            avg_pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            pool_kind: m.pool,
             dropout: DropoutConfig::new(m.dropout).init(),
             activation: m.activation,
             leaky_slope: m.leaky_slope,
@@ -330,7 +335,10 @@ impl Network {
                 let mut next = self.dropout.forward(post);
                 let [_, _, height, width] = next.dims();
                 if height >= 2 && width >= 2 {
-                    next = self.pool.forward(next);
+                    next = match self.pool_kind {
+                        Pool::Max => self.pool.forward(next),
+                        Pool::Avg => self.avg_pool.forward(next),
+                    };
                 }
                 img = next;
             }
@@ -541,7 +549,9 @@ fn conv_matrix(w: Tensor<4>) -> Tensor<2> {
 
 /// Gives a parameter a new value, keeping its id and its training settings.
 fn replace_param<const D: usize>(param: Param<Tensor<D>>, value: Tensor<D>) -> Param<Tensor<D>> {
-    param.map(|old| value.set_require_grad(old.is_require_grad()))
+    // Detached: a value computed from another network's parameters (a conv weight reshaped
+    // from its matrix) is not a leaf, and only a leaf can be a trainable parameter.
+    param.map(|old| value.detach().set_require_grad(old.is_require_grad()))
 }
 
 fn with_bias(mut conv: Conv2d, bias: f64, units: usize, device: &Device) -> Conv2d {

@@ -1114,3 +1114,50 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_cnns_weights_move_into_a_trainable_twin_with_another_activation_and_pooling() {
+    let _rng = serial();
+    let device = device().autodiff();
+    let shape = ModelShape {
+        inputs: 64,
+        outputs: 3,
+        image: Some([1, 8, 8]),
+    };
+    let relu = spec_for("digits", "kind = \"cnn\"\nhidden = [4]\ndense = [5]");
+    let leaky = spec_for(
+        "digits",
+        "kind = \"cnn\"\nhidden = [4]\ndense = [5]\nactivation = \"leaky_relu\"\npool = \"avg\"",
+    );
+    let source = Network::new(&relu, &shape, &device).unwrap();
+    let twin = Network::new(&leaky, &shape, &device)
+        .unwrap()
+        .with_weights_of(&source);
+    for (a, b) in source.layer_params().into_iter().zip(twin.layer_params()) {
+        assert_eq!(values(a.weight), values(b.weight));
+        assert_eq!(values(a.bias.unwrap()), values(b.bias.unwrap()));
+    }
+    // Its parameters are leaves: a backward pass reaches every one.
+    let input = Tensor::<2>::random([2, 64], Distribution::Default, &device);
+    let grads = twin.forward(input).sum().backward();
+    assert!(twin
+        .layer_grads(&grads)
+        .iter()
+        .all(|(w, b)| w.is_some() && b.is_some()));
+    // Average pooling gives other outputs than max pooling on the same weights.
+    let probe = Tensor::<2>::random([2, 64], Distribution::Default, &device);
+    let max_twin = Network::new(
+        &spec_for(
+            "digits",
+            "kind = \"cnn\"\nhidden = [4]\ndense = [5]\nactivation = \"leaky_relu\"",
+        ),
+        &shape,
+        &device,
+    )
+    .unwrap()
+    .with_weights_of(&source);
+    assert_ne!(
+        values(twin.forward(probe.clone())),
+        values(max_twin.forward(probe))
+    );
+}

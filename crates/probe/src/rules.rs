@@ -357,7 +357,8 @@ fn dead_units(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Vec<Finding> {
                 "dead_fraction_at_init": born,
                 "samples": e.probe.samples,
                 "train_loss_over_baseline": finite_or_null(harm.loss_ratio),
-                "train_accuracy": harm.accuracy,
+                // The worse of train and test accuracy (see the module docs).
+                "accuracy": harm.accuracy,
             }),
             remedies: dead_remedies(e, died_in_training),
         });
@@ -814,7 +815,8 @@ fn stalled(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Option<Finding> {
                 "relative_improvement": improvement,
                 "final_train_loss": h.last().map(|p| p.train_loss),
                 "baseline_loss": e.baseline_loss,
-                "train_accuracy": harm.accuracy,
+                // The worse of train and test accuracy (see the module docs).
+                "accuracy": harm.accuracy,
             });
             // Chance accuracy means something only for a classifier.
             if harm.accuracy.is_some() {

@@ -183,6 +183,7 @@ pub fn diagnosis_text(d: &Diagnosis) -> String {
     out.push('\n');
     if d.findings.is_empty() {
         out.push_str(&format!("[ok] healthy: no findings. {}\n", measured(d)));
+        skipped_text(d, &mut out);
         return out;
     }
     for f in &d.findings {
@@ -202,12 +203,41 @@ pub fn diagnosis_text(d: &Diagnosis) -> String {
             .iter()
             .filter(|f| f.severity == Severity::Warning)
             .count();
+        let model_file = std::path::Path::new(&d.run)
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "onnx" | "safetensors" | "pt" | "pth"));
+        let next = if model_file {
+            format!(
+                "`neuron-doctor checkup {} --data DATA` imports it, re-trains the remedies from its weights and shows which one cures it",
+                d.run
+            )
+        } else {
+            format!(
+                "`neuron-doctor fix {}` re-trains the remedies and shows which one cures it",
+                d.run
+            )
+        };
         out.push_str(&format!(
-            "not healthy: {errors} error(s), {warnings} warning(s). `neuron-doctor fix {}` re-trains the remedies and shows which one cures it.\n",
-            d.run
+            "not healthy: {errors} error(s), {warnings} warning(s). {next}.\n"
         ));
     }
+    skipped_text(d, &mut out);
     out
+}
+
+/// The checks that could not run, grouped by reason.
+fn skipped_text(d: &Diagnosis, out: &mut String) {
+    let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+    for s in &d.skipped {
+        match reasons.iter_mut().find(|(r, _)| *r == s.reason) {
+            Some((_, codes)) => codes.push(&s.code),
+            None => reasons.push((&s.reason, vec![&s.code])),
+        }
+    }
+    for (reason, codes) in reasons {
+        out.push_str(&format!("not checked: {} ({reason}).\n", codes.join(", ")));
+    }
 }
 
 /// The diagnosis as Markdown, for reports and pull requests.

@@ -128,6 +128,9 @@ pub struct ModelSpec {
     /// cnn only: the square kernel size of every convolution.
     #[serde(default = "default_kernel")]
     pub kernel_size: usize,
+    /// cnn only: the 2x2 pooling after every convolution, `max` or `avg`.
+    #[serde(default)]
+    pub pool: Pool,
     /// The hidden layers' activation.
     #[serde(default)]
     pub activation: Activation,
@@ -220,6 +223,7 @@ impl ModelSpec {
             hidden,
             dense: Vec::new(),
             kernel_size: default_kernel(),
+            pool: Pool::default(),
             activation: Activation::default(),
             leaky_slope: default_leaky_slope(),
             init: Init::default(),
@@ -356,6 +360,16 @@ named_enum!(
         /// Convolutions, max pooling, then dense layers.
         Cnn = "cnn",
     } default Mlp
+);
+
+named_enum!(
+    /// The 2x2, stride 2 pooling after each convolution of a cnn.
+    Pool {
+        /// `nn.MaxPool2d(2)`.
+        Max = "max",
+        /// `nn.AvgPool2d(2)`.
+        Avg = "avg",
+    } default Max
 );
 
 named_enum!(
@@ -502,6 +516,7 @@ pub const KEYS: &[&str] = &[
     "model.hidden",
     "model.dense",
     "model.kernel_size",
+    "model.pool",
     "model.activation",
     "model.leaky_slope",
     "model.init",

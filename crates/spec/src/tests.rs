@@ -157,6 +157,7 @@ fn minimal_spec_gets_every_documented_default() {
             hidden: vec![32],
             dense: vec![],
             kernel_size: 3,
+            pool: Pool::Max,
             activation: Activation::Relu,
             leaky_slope: 0.01,
             init: Init::KaimingUniform,

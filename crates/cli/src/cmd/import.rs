@@ -210,7 +210,22 @@ pub fn load(model: &Path, flags: &ImportFlags, recipe: &RecipeFlags) -> anyhow::
     let spec = spec
         .check()
         .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
-    let data = crate::settings::load_data(&spec, &data_path.display().to_string())?;
+    let data =
+        crate::settings::load_data(&spec, &data_path.display().to_string()).map_err(|e| {
+            match e.downcast_ref::<nd_data::DataError>() {
+                // Said in the model's terms: its outputs are the classes.
+                Some(nd_data::DataError::Invalid {
+                    key: "data.classes",
+                    reason,
+                    ..
+                }) => anyhow::anyhow!(
+                    "{} (the classes are {}'s {outputs} outputs)",
+                    reason.replace(" but there are ", ", outside the "),
+                    model.display()
+                ),
+                _ => e,
+            }
+        })?;
     let device = nd_train::device(spec.train.backend)?;
     let network = imported.network(&spec, &device)?;
     let measured = nd_train::measure(&network, &data, &device);

@@ -692,7 +692,7 @@ fn ten_percent_dead_is_advice_with_the_numbers() {
         num(f, "train_loss_over_baseline"),
         2.0 * 0.7f64.powi(9) / 10f64.ln(),
     );
-    assert_close(num(f, "train_accuracy"), 0.98);
+    assert_close(num(f, "accuracy"), 0.98);
     assert!(
         f.message.starts_with("hidden.1: 2 of 20 units (10%)"),
         "{}",
@@ -760,7 +760,7 @@ fn half_dead_layer_in_a_poor_model_is_an_error() {
             num(f, "train_loss_over_baseline"),
             last.train_loss / 10f64.ln(),
         );
-        assert_eq!(f.evidence["train_accuracy"].as_f64(), last.train_accuracy);
+        assert_eq!(f.evidence["accuracy"].as_f64(), last.train_accuracy);
     }
 }
 
@@ -777,7 +777,7 @@ fn dead_units_error_from_the_probe_loss_without_history() {
     let f = only(&findings, "dead-units");
     assert_eq!(f.severity, Severity::Error);
     assert_close(num(f, "dead_fraction"), 1.0);
-    assert!(f.evidence["train_accuracy"].is_null());
+    assert!(f.evidence["accuracy"].is_null());
     assert!(f.evidence["dead_fraction_at_init"].is_null());
 }
 
@@ -1608,7 +1608,7 @@ fn a_plateau_while_poor_is_a_warning() {
     assert_eq!(f.evidence["window"], 5);
     assert_close(num(f, "relative_improvement"), 0.0);
     assert_close(num(f, "final_train_loss"), 1.5);
-    assert_close(num(f, "train_accuracy"), 0.45);
+    assert_close(num(f, "accuracy"), 0.45);
     assert_close(num(f, "chance_accuracy"), 0.1);
     assert_close(num(f, "baseline_loss"), 10f64.ln());
     // Adam at a modest rate: nothing to suggest beyond the other findings.
@@ -1675,7 +1675,7 @@ fn a_hopeless_model_is_an_error_plateau_or_not() {
         summary(&findings),
         vec![("stalled-training", Severity::Error, None)]
     );
-    assert!(findings[0].evidence["train_accuracy"].is_null());
+    assert!(findings[0].evidence["accuracy"].is_null());
     // No chance accuracy for a regression: there are no classes to guess among.
     assert!(
         findings[0].evidence.get("chance_accuracy").is_none(),
