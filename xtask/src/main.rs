@@ -12,6 +12,7 @@
 
 mod bench;
 mod ci;
+mod experiments;
 mod report;
 mod step;
 mod system;
@@ -43,6 +44,10 @@ Tasks:
                  the report in headless Chromium (`chromium`, or $CHROMIUM) and check that it
                  loads and that its SVG charts name the layers; --screenshot also saves
                  docs/report.png (1280 pixels wide) for the README
+  experiments [NAME]
+                 reproduce the classic results the remedies cite (krizhevsky, glorot, he,
+                 lu; all when no NAME) with the release binary and the specs in experiments/,
+                 printing the tables the README's claims come from (minutes each on 2 cores)
   help           print this help (also -h, --help)
 
 Each step prints a `==> step` header and its wall time; a summary of the times ends the run.
@@ -55,6 +60,7 @@ enum Task {
     Ci,
     Bench { criterion_args: Vec<String> },
     Report { screenshot: bool },
+    Experiments { name: Option<String> },
     Help,
 }
 
@@ -90,6 +96,18 @@ fn parse(args: &[String]) -> Result<Task, String> {
                 "`report` takes only --screenshot, got {extra:?}"
             )),
         },
+        "experiments" => match rest {
+            [] => Ok(Task::Experiments { name: None }),
+            [flag] if flag == "-h" || flag == "--help" => Ok(Task::Help),
+            [name] if experiments::names().contains(&name.as_str()) => Ok(Task::Experiments {
+                name: Some(name.clone()),
+            }),
+            [name] => Err(format!(
+                "no experiment named {name:?}; the experiments are {}",
+                experiments::names().join(", ")
+            )),
+            [_, extra, ..] => Err(format!("`experiments` takes one NAME, got also {extra:?}")),
+        },
         other => Err(format!("unknown task {other:?}")),
     }
 }
@@ -111,6 +129,7 @@ fn main() -> ExitCode {
         Task::Ci => ci::run(),
         Task::Bench { criterion_args } => bench::run(&criterion_args),
         Task::Report { screenshot } => report::run(screenshot),
+        Task::Experiments { name } => experiments::run(name.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -38,6 +38,9 @@ enum Command {
     /// Read a model trained elsewhere (ONNX, SafeTensors, PyTorch state_dict) with its data into
     /// a run that diagnose and fix understand.
     Import(cmd::import::ImportArgs),
+    /// Train a grid of activations and initializations under the same data, budget and seeds,
+    /// diagnose each, and recommend one.
+    Compare(cmd::compare::CompareArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Checkup(args) => cmd::checkup::run(args),
         Command::LrFind(args) => cmd::lr_find::run(args),
         Command::Import(args) => cmd::import::run(args),
+        Command::Compare(args) => cmd::compare::run(args),
     }
 }
 

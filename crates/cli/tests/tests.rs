@@ -6,6 +6,7 @@
 //! own (it auto-discovers every `tests/*.rs`).
 
 mod backend;
+mod compare;
 mod diagnose;
 mod errors;
 mod fix;

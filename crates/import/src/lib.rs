@@ -3,7 +3,7 @@
 //! revive, fix, report) works on unchanged.
 //!
 //! - **ONNX** (`torch.onnx.export`, opset 13 and later): the graph gives the architecture,
-//!   the activations and the input shape ([`onnx`]).
+//!   the activations and the input shape.
 //! - **SafeTensors** and **PyTorch state_dicts** (`.safetensors`, `.pt`, `.pth`): weights
 //!   only; the architecture is inferred from the tensor names and shapes of an
 //!   `nn.Sequential`, the activation is assumed ([`Assumptions`]).

@@ -76,4 +76,4 @@ pub fn null_as_some_nan<'de, D: serde::Deserializer<'de>>(
     ))
 }
 
-pub use rules::{diagnose, is_healthy, EpochPoint, Evidence, Harm};
+pub use rules::{diagnose, is_healthy, recommended_init, EpochPoint, Evidence, Harm};

@@ -166,7 +166,7 @@ fn lr_is_high(spec: &Spec) -> bool {
 }
 
 /// The initializer the field recommends for an activation.
-fn recommended_init(activation: Activation) -> Init {
+pub fn recommended_init(activation: Activation) -> Init {
     match activation {
         Activation::Sigmoid | Activation::Tanh | Activation::Identity => Init::XavierUniform,
         Activation::Selu => Init::LecunNormal,

@@ -7,11 +7,17 @@
 //!   each candidate with the same data, seed and epochs (and paired extra seeds), re-diagnoses
 //!   it and [`judge`]s it: cured, improved, no-better or worse.
 //! - [`revive`] recycles dead and dormant units in place (ReDo) and trains a little more.
+//! - [`compare`] trains a grid of activations and initializations under the same data, budget
+//!   and paired seeds, diagnoses each, and recommends one.
 
+mod compare;
 mod diagnosis;
 mod fix;
 mod revive;
 
+pub use compare::{
+    compare, compare_dir, grid, CompareOptions, CompareReport, Inits, Setting, SettingResult,
+};
 pub use diagnosis::{
     baseline_loss, diagnose_networks, diagnose_opened, diagnose_run, history_of, DataSummary,
     DiagnoseOptions, Diagnosis, LayerRow, ModelSummary, Skipped, SplitName, NEEDS_HISTORY,

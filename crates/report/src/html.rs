@@ -162,6 +162,92 @@ pub fn html_report(input: &HtmlInput) -> String {
     page
 }
 
+/// The `compare` report as one HTML document: the table, every setting's learning curve on
+/// one chart, and the dead and saturated fractions per layer side by side.
+pub fn compare_html(report: &nd_remedy::CompareReport) -> String {
+    let mut page = String::with_capacity(128 * 1024);
+    let title = format!("neuron-doctor compare: {}", report.name);
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"generator\" content=\"neuron-doctor {}\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n\
+         <header><h1>{}</h1><p class=\"run\">{} settings, {} epochs, runs in <code>{}</code></p></header>\n",
+        env!("CARGO_PKG_VERSION"),
+        escape(&title),
+        escape(&title),
+        report.settings.len(),
+        report.epochs,
+        escape(&report.dir)
+    );
+    let recommended = match report.best {
+        Some(i) => format!(
+            "recommended: {}: {}",
+            report.settings[i].setting.label, report.why
+        ),
+        None => format!("no recommendation: {}", report.why),
+    };
+    let _ = write!(
+        page,
+        "<section><h2>Settings</h2>\n<p><span class=\"verdict\">{}</span></p>\n",
+        escape(&recommended)
+    );
+    page.push_str("<table>\n<thead><tr><th>setting</th><th>metric (mean ± spread)</th><th>epochs to target</th><th>s / epoch</th><th>dead</th><th>saturated</th><th>grad ratio</th><th>doctor</th></tr></thead>\n<tbody>\n");
+    for (i, r) in report.settings.iter().enumerate() {
+        let m = r.metrics.mean();
+        let (m, spread) = if report.metric == "test_accuracy" {
+            (
+                format!("{:.1}%", m * 100.0),
+                format!("{:.1}", r.metrics.spread() * 100.0),
+            )
+        } else {
+            (format!("{m:.4}"), format!("{:.4}", r.metrics.spread()))
+        };
+        let _ = writeln!(
+            page,
+            "<tr><td>{}{}</td><td class=\"num\">{m} ± {spread}</td><td class=\"num\">{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            escape(&r.setting.label),
+            if report.best == Some(i) { " (recommended)" } else { "" },
+            r.mean_epochs_to_target().map_or("never".to_string(), |e| format!("{e:.1}")),
+            r.seconds_per_epoch,
+            pct(r.dead_fraction),
+            pct(r.saturated_fraction),
+            r.gradient_ratio.map_or("-".to_string(), |g| format!("{g:.2e}")),
+            escape(&r.verdict()),
+        );
+    }
+    page.push_str("</tbody>\n</table>\n</section>\n<section><h2>Learning curves</h2>\n<div class=\"charts\">\n");
+    figure(
+        &mut page,
+        "wide",
+        "Test metric per epoch, every setting",
+        "The spec's seed of each setting, after every epoch.",
+        &charts::compare_curves(report),
+    );
+    figure(
+        &mut page,
+        "wide",
+        "Dead units per layer at the end",
+        "Share of each layer's units that never fire on the probed split.",
+        &charts::compare_layers(report, false),
+    );
+    figure(
+        &mut page,
+        "wide",
+        "Saturated units per layer at the end",
+        "Share of each layer's sigmoid or tanh units stuck at either end.",
+        &charts::compare_layers(report, true),
+    );
+    let _ = write!(
+        page,
+        "</div>\n</section>\n<footer>Written by neuron-doctor {}. This page is self-contained: no scripts, nothing \
+         loaded from elsewhere.</footer>\n</main>\n</body>\n</html>\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    page
+}
+
 /// `<figure>` around a chart with its title and a line on how to read it.
 fn figure(page: &mut String, class: &str, title: &str, caption: &str, svg: &str) {
     let class = if class.is_empty() {

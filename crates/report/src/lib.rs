@@ -4,13 +4,15 @@
 //!
 //! Rendering is pure: every function returns a `String` and never prints.
 
+mod compare;
 mod diagnosis;
 mod fix;
 mod html;
 
+pub use compare::{compare_json, compare_markdown, compare_text};
 pub use diagnosis::{diagnosis_json, diagnosis_markdown, diagnosis_text};
 pub use fix::{fix_json, fix_markdown, fix_text};
-pub use html::{html_report, is_report, HtmlInput};
+pub use html::{compare_html, html_report, is_report, HtmlInput};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

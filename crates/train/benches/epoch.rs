@@ -25,6 +25,9 @@
 //!   evaluation, as `train` runs it; PyTorch's figure for the same net is in the README.
 //! - `cnn/mnist_cnn_forward_only`, `cnn/mnist_cnn_probe_activations`, `cnn/mnist_cnn_probe_full`:
 //!   the probe of that CNN against a plain forward pass over its 2000 training images.
+//! - `import/<model>_<format>`: reading one of the PyTorch models of `fixtures/models/` (ONNX,
+//!   SafeTensors, state_dict) into its spec and a network on flex carrying its weights, what
+//!   `import` does before it measures the model on its data.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -352,7 +355,7 @@ fn cnn(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, epoch, probe, cnn, ops);
+criterion_group!(benches, epoch, probe, cnn, ops, import);
 criterion_main!(benches);
 
 /// Costs of single tensor operations on one probe chunk, to see where the probe's time goes:
@@ -417,5 +420,70 @@ fn ops_on(c: &mut Criterion, name: &str, device: &Device) {
         let ones = Tensor::<2>::ones([1, 1024], &device);
         b.iter(|| black_box(ones.clone().matmul(x.clone()).into_data()))
     });
+    group.finish();
+}
+
+/// Reading each shipped PyTorch model, every format, into a network on flex.
+fn import(c: &mut Criterion) {
+    use nd_spec::{DataSpec, DatasetName, Holdout, OutputActivation, Task, TrainSpec};
+    let device = nd_train::device(Backend::Flex).expect("flex is always built");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models");
+    let mut group = c.benchmark_group("import");
+    group.sample_size(20);
+    for (model, features, output) in [
+        ("digits-mlp", 64, OutputActivation::None),
+        ("digits-mlp-dying", 64, OutputActivation::None),
+        ("diabetes-relu-head", 10, OutputActivation::Relu),
+        ("mnist-cnn", 784, OutputActivation::None),
+    ] {
+        for (file, format) in [
+            ("model.onnx", "onnx"),
+            ("model.safetensors", "safetensors"),
+            ("model.pt", "state_dict"),
+        ] {
+            let path = dir.join(model).join(file);
+            let options = nd_import::ImportOptions {
+                output_activation: Some(output),
+                features: Some(features),
+                ..Default::default()
+            };
+            let regression = model.starts_with("diabetes");
+            let data = DataSpec {
+                dataset: DatasetName::Csv,
+                path: Some(dir.join(model).join("data.csv.gz")),
+                target: Some(if regression { "target" } else { "label" }.into()),
+                task: Some(if regression {
+                    Task::Regression
+                } else {
+                    Task::Classification
+                }),
+                standardize: false,
+                target_scale: Default::default(),
+                limit: 0,
+                samples: 1000,
+                noise: 0.1,
+                image: None,
+                holdout: Holdout::None,
+                classes: None,
+            };
+            group.bench_function(format!("{model}_{format}"), |b| {
+                b.iter(|| {
+                    let imported = nd_import::import(&path, &options).expect("a shipped model");
+                    let spec = imported
+                        .spec(
+                            model,
+                            data.clone(),
+                            None,
+                            TrainSpec::default(),
+                            Default::default(),
+                        )
+                        .expect("its own spec")
+                        .check()
+                        .expect("a valid spec");
+                    black_box(imported.network(&spec, &device).expect("its own network"))
+                })
+            });
+        }
+    }
     group.finish();
 }

@@ -125,6 +125,7 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
                 backend: args.overrides.backend,
                 ..Default::default()
             };
+            let t0 = Instant::now();
             let loaded = crate::cmd::import::load(model, &args.import, &recipe)?;
             let out = settings::run_dir(args.out.clone(), &loaded.spec)?;
             prepare_outputs(&out, &chosen_report, &args)?;
@@ -140,7 +141,7 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
                 initial: None,
                 history: vec![loaded.measured.clone()],
                 health: Vec::new(),
-                train_seconds: 0.0,
+                train_seconds: t0.elapsed().as_secs_f64(),
                 spec: loaded.spec,
                 data: loaded.data,
                 network: loaded.network,
@@ -308,7 +309,8 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
         crate::cmd::diagnose::write_report(path, &html)?;
     }
     say(format!(
-        "\n== verdict: {verdict}\n   time: train {train_seconds:.1}s, diagnose {diagnose_seconds:.1}s, fix {fix_seconds:.1}s, total {:.1}s",
+        "\n== verdict: {verdict}\n   time: {} {train_seconds:.1}s, diagnose {diagnose_seconds:.1}s, fix {fix_seconds:.1}s, total {:.1}s",
+        if imported { "import" } else { "train" },
         start.elapsed().as_secs_f64()
     ));
     if let Some(path) = &report_path {

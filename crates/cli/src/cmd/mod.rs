@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod checkup;
+pub mod compare;
 pub mod diagnose;
 pub mod fix;
 pub mod import;

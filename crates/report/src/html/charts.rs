@@ -1093,6 +1093,96 @@ pub fn fix_dead(report: &FixReport) -> String {
     })
 }
 
+/// (f) `compare`: every setting's metric after every epoch (main seed), one line each.
+pub fn compare_curves(report: &nd_remedy::CompareReport) -> String {
+    let epochs = report
+        .settings
+        .iter()
+        .map(|r| r.curve.len())
+        .max()
+        .unwrap_or(0);
+    let series: Vec<(Key, Vec<(f64, f64)>)> = report
+        .settings
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            (
+                Key::line(r.setting.label.clone(), layer_color(i)),
+                r.curve
+                    .iter()
+                    .enumerate()
+                    .map(|(e, v)| ((e + 1) as f64, *v))
+                    .collect(),
+            )
+        })
+        .collect();
+    let accuracy = report.metric == "test_accuracy";
+    let y = if accuracy {
+        Axis::percent()
+    } else {
+        Axis::linear(series.iter().flat_map(|(_, p)| p.iter().map(|p| p.1)))
+    };
+    let desc = if accuracy {
+        "test accuracy"
+    } else {
+        "test MSE"
+    };
+    svg((FULL_WIDTH, HEIGHT + 40), |area| {
+        if epochs == 0 {
+            return empty_note(area, "no epochs recorded");
+        }
+        epoch_lines(area, epochs, series, y, desc)
+    })
+}
+
+/// (g) `compare`: per layer, each setting's dead (or saturated) fraction at the end.
+pub fn compare_layers(report: &nd_remedy::CompareReport, saturated: bool) -> String {
+    let mut layers: Vec<String> = Vec::new();
+    for r in &report.settings {
+        for l in &r.layers {
+            if !layers.contains(&l.name) {
+                layers.push(l.name.clone());
+            }
+        }
+    }
+    let series: Vec<(Key, Vec<Option<f64>>)> = report
+        .settings
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            (
+                Key::bar(r.setting.label.clone(), layer_color(i)),
+                layers
+                    .iter()
+                    .map(|name| {
+                        r.layers.iter().find(|l| l.name == *name).map(|l| {
+                            if saturated {
+                                l.saturated_fraction
+                            } else {
+                                l.dead_fraction
+                            }
+                        })
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    svg((FULL_WIDTH, HEIGHT), |area| {
+        grouped_bars(
+            area,
+            layers,
+            &series,
+            Axis::percent(),
+            if saturated {
+                "saturated units"
+            } else {
+                "dead units"
+            },
+            |v| (v >= 0.01).then(|| format!("{:.0}%", v * 100.0)),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

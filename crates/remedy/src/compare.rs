@@ -1,0 +1,550 @@
+//! `compare`: which activation and initialization for this model and this data, measured. Every
+//! setting of the grid is trained (as `fix` trains its candidates: the same data, budget and
+//! paired seeds), diagnosed, and set side by side; one is recommended, with the reason.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::Device;
+use nd_data::Dataset;
+use nd_probe::Severity;
+use nd_spec::{Activation, CheckedSpec, Init, Task};
+use nd_train::{EpochMetrics, PendingRun};
+use serde::{Deserialize, Serialize};
+
+use crate::diagnosis::{diagnose_networks, DiagnoseOptions};
+use crate::fix::{judge, Candidate, FixObserver, LayerHealth, Outcome, SeedMetrics};
+use crate::RemedyError;
+
+/// Which initializations to try.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inits {
+    /// Each activation with the initializer the field recommends for it (He for the ReLU
+    /// family, Glorot for sigmoid and tanh, LeCun for SELU).
+    Auto,
+    /// Every activation with every one of these.
+    Each(Vec<Init>),
+}
+
+/// How to compare.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// The activations to try.
+    pub activations: Vec<Activation>,
+    /// The initializations.
+    pub inits: Inits,
+    /// Seeds per setting (the spec's and the next ones), paired across settings.
+    pub seeds: usize,
+    /// The metric to reach (accuracy at least, or MSE at most), for "epochs to target".
+    pub target: Option<f64>,
+    /// How to diagnose each setting.
+    pub diagnose: DiagnoseOptions,
+    /// Replace an existing compare directory.
+    pub force: bool,
+}
+
+/// One setting of the grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Setting {
+    /// `relu + kaiming_normal`.
+    pub label: String,
+    /// The hidden activation.
+    pub activation: Activation,
+    /// The initializer.
+    pub init: Init,
+}
+
+/// What one setting measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingResult {
+    /// The setting.
+    pub setting: Setting,
+    /// The main seed's run directory.
+    pub run: String,
+    /// The final metric on every seed.
+    pub metrics: SeedMetrics,
+    /// Per seed: the first epoch at which the metric reached the target (`None`: never).
+    pub epochs_to_target: Vec<Option<usize>>,
+    /// Per seed: training seconds until then.
+    pub seconds_to_target: Vec<Option<f64>>,
+    /// Mean seconds per epoch (every seed).
+    pub seconds_per_epoch: f64,
+    /// The main seed's metric after every epoch.
+    pub curve: Vec<f64>,
+    /// The main seed's last hidden layer: its saturated fraction during every epoch (live
+    /// health, sampled batches), where Glorot and Bengio saw sigmoid saturate first.
+    pub top_saturated: Vec<f64>,
+    /// Dead fraction over all units that can die, at the end (main seed).
+    pub dead_fraction: f64,
+    /// Saturated fraction over all sigmoid/tanh units, at the end (main seed).
+    pub saturated_fraction: f64,
+    /// Per layer at the end (main seed).
+    pub layers: Vec<LayerHealth>,
+    /// First-to-last gradient ratio at the end (main seed).
+    pub gradient_ratio: Option<f64>,
+    /// The doctor's findings at or above warning (main seed).
+    pub findings: Vec<(String, Severity)>,
+}
+
+impl SettingResult {
+    /// `healthy`, or the worst severity and its codes.
+    pub fn verdict(&self) -> String {
+        let worst = self.findings.iter().map(|(_, s)| *s).max();
+        match worst {
+            None => "healthy".into(),
+            Some(severity) => format!(
+                "{}: {}",
+                severity,
+                self.findings
+                    .iter()
+                    .filter(|(_, s)| *s == severity)
+                    .map(|(c, _)| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// Mean epochs to the target over the seeds that reached it, and how many did.
+    pub fn mean_epochs_to_target(&self) -> Option<f64> {
+        mean_reached(self.epochs_to_target.iter().map(|e| e.map(|e| e as f64)))
+    }
+
+    /// Mean seconds to the target over the seeds that reached it.
+    pub fn mean_seconds_to_target(&self) -> Option<f64> {
+        mean_reached(self.seconds_to_target.iter().copied())
+    }
+}
+
+fn mean_reached(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let reached: Vec<f64> = values.flatten().collect();
+    (!reached.is_empty()).then(|| reached.iter().sum::<f64>() / reached.len() as f64)
+}
+
+/// What `compare` found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareReport {
+    /// The spec's name.
+    pub name: String,
+    /// `test_accuracy` or `test_mse`.
+    pub metric: String,
+    /// The target, when one was given.
+    pub target: Option<f64>,
+    /// Epochs per run.
+    pub epochs: usize,
+    /// Every setting, in grid order.
+    pub settings: Vec<SettingResult>,
+    /// The recommended setting.
+    pub best: Option<usize>,
+    /// Why it is recommended.
+    pub why: String,
+    /// Where the runs are.
+    pub dir: String,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// The grid: activations in the order given, each with its initializations.
+pub fn grid(activations: &[Activation], inits: &Inits) -> Vec<Setting> {
+    let mut out = Vec::new();
+    for &activation in activations {
+        let inits = match inits {
+            Inits::Auto => vec![nd_probe::recommended_init(activation)],
+            Inits::Each(list) => list.clone(),
+        };
+        for init in inits {
+            out.push(Setting {
+                label: format!("{activation} + {init}"),
+                activation,
+                init,
+            });
+        }
+    }
+    out
+}
+
+/// `<run>.compare` beside where the spec's runs go.
+pub fn compare_dir(runs: &Path, name: &str) -> PathBuf {
+    runs.join(format!("{name}.compare"))
+}
+
+/// Trains and diagnoses every setting, then recommends one: the best metric within noise
+/// (paired seeds, as `fix` judges), then the fastest to the target, then the healthiest.
+pub fn compare(
+    spec: &CheckedSpec,
+    data: &Dataset,
+    dir: &Path,
+    options: &CompareOptions,
+    device: &Device,
+    observer: &mut dyn FixObserver,
+) -> Result<CompareReport, RemedyError> {
+    let start = Instant::now();
+    let regression = spec.task() == Task::Regression;
+    let settings = grid(&options.activations, &options.inits);
+    let seeds: Vec<u64> = (0..options.seeds.max(1) as u64)
+        .map(|i| spec.train.seed.wrapping_add(i))
+        .collect();
+    let pending = PendingRun::create(dir, options.force)?;
+    let mut results = Vec::new();
+    let mut slugs: Vec<String> = Vec::new();
+    for setting in settings {
+        let candidate = Candidate {
+            label: setting.label.clone(),
+            changes: vec![
+                ("model.activation".into(), setting.activation.to_string()),
+                ("model.init".into(), setting.init.to_string()),
+            ],
+            why: String::new(),
+            from: "compare".into(),
+            revive: false,
+        };
+        let changed = candidate.apply(spec)?;
+        let mut metrics = SeedMetrics {
+            seeds: Vec::new(),
+            primary: Vec::new(),
+            train_loss: Vec::new(),
+        };
+        let mut epochs_to_target = Vec::new();
+        let mut seconds_to_target = Vec::new();
+        let mut epoch_seconds = Vec::new();
+        let mut main = None;
+        for &seed in &seeds {
+            let mut s = changed.spec().clone();
+            s.train.seed = seed;
+            let s = s.check()?;
+            let mut progress = observer.training(&format!("{} seed {seed}", setting.label));
+            let trained = nd_train::train(&s, data, device, progress.as_mut())?;
+            drop(progress);
+            let last = trained.metrics.last();
+            metrics.seeds.push(seed);
+            metrics
+                .primary
+                .push(last.map(EpochMetrics::primary).unwrap_or(f64::NAN));
+            metrics
+                .train_loss
+                .push(last.map(|m| m.train_loss).unwrap_or(f64::NAN));
+            let reached = options
+                .target
+                .and_then(|t| first_reaching(&trained.metrics, t, regression));
+            epochs_to_target.push(reached);
+            seconds_to_target
+                .push(reached.map(|e| trained.metrics[..e].iter().map(|m| m.seconds).sum::<f64>()));
+            epoch_seconds.extend(trained.metrics.iter().map(|m| m.seconds));
+            if main.is_none() {
+                main = Some(trained);
+            }
+        }
+        let trained = main.expect("at least one seed");
+        let mut slug = candidate.slug();
+        let base = slug.clone();
+        let mut n = 1;
+        while slugs.contains(&slug) {
+            n += 1;
+            slug = format!("{base}-{n}");
+        }
+        slugs.push(slug.clone());
+        let run = PendingRun::create(&pending.dir().join(&slug), true)?;
+        run.write(&changed, data, &trained)?;
+        run.commit()?;
+        let label = dir.join(&slug).display().to_string();
+        let diagnosis = diagnose_networks(
+            &label,
+            &changed,
+            data,
+            Some(&trained.initial),
+            &trained.network,
+            &trained.metrics,
+            &options.diagnose,
+            device,
+        );
+        let saturated: (usize, usize) = diagnosis
+            .layers
+            .iter()
+            .filter(|l| l.name != "output")
+            .filter(|_| setting.activation.is_squashing())
+            .fold((0, 0), |(s, u), l| (s + l.saturated, u + l.units));
+        let outcome = Outcome::of_diagnosis(label.clone(), &diagnosis, metrics.clone(), 0.0);
+        results.push(SettingResult {
+            setting,
+            run: label,
+            metrics,
+            epochs_to_target,
+            seconds_to_target,
+            seconds_per_epoch: epoch_seconds.iter().sum::<f64>()
+                / epoch_seconds.len().max(1) as f64,
+            curve: trained.metrics.iter().map(EpochMetrics::primary).collect(),
+            top_saturated: trained
+                .health
+                .iter()
+                .map(|h| {
+                    h.layers
+                        .iter()
+                        .rev()
+                        .find(|l| l.name != "output")
+                        .map_or(f64::NAN, |l| l.saturated_fraction)
+                })
+                .collect(),
+            dead_fraction: diagnosis.dead_fraction(),
+            saturated_fraction: if saturated.1 == 0 {
+                0.0
+            } else {
+                saturated.0 as f64 / saturated.1 as f64
+            },
+            layers: outcome.layers,
+            gradient_ratio: diagnosis.gradient_ratio,
+            findings: diagnosis
+                .at_least(Severity::Warning)
+                .map(|f| (f.code.clone(), f.severity))
+                .collect(),
+        });
+    }
+    let dir_out = pending.commit()?;
+    let (best, why) = recommend(&results, options.target, regression);
+    Ok(CompareReport {
+        name: spec.name.clone(),
+        metric: if regression {
+            "test_mse"
+        } else {
+            "test_accuracy"
+        }
+        .into(),
+        target: options.target,
+        epochs: spec.train.epochs,
+        settings: results,
+        best,
+        why,
+        dir: dir_out.display().to_string(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// The first epoch (1-based) whose metric reaches `target`.
+fn first_reaching(metrics: &[EpochMetrics], target: f64, regression: bool) -> Option<usize> {
+    metrics
+        .iter()
+        .position(|m| {
+            let v = m.primary();
+            if regression {
+                v <= target
+            } else {
+                v >= target
+            }
+        })
+        .map(|i| i + 1)
+}
+
+fn outcome(r: &SettingResult) -> Outcome {
+    Outcome {
+        run: r.run.clone(),
+        metrics: r.metrics.clone(),
+        dead_fraction: r.dead_fraction,
+        layers: r.layers.clone(),
+        gradient_ratio: r.gradient_ratio,
+        findings: r.findings.clone(),
+        train_seconds: 0.0,
+    }
+}
+
+/// The setting to recommend, and why: the best mean metric; every setting the leader does not
+/// clearly beat on the paired seeds (as `fix` judges a cure: the gain beats the margin on every
+/// seed) counts as just as good; of those the fastest to the target (when one was given and
+/// reached), then the healthiest (fewest dead and saturated units), then the better metric.
+pub fn recommend(
+    results: &[SettingResult],
+    target: Option<f64>,
+    regression: bool,
+) -> (Option<usize>, String) {
+    let score = |r: &SettingResult| {
+        let m = r.metrics.mean();
+        match (m.is_finite(), regression) {
+            (false, _) => f64::NEG_INFINITY,
+            (true, true) => -m,
+            (true, false) => m,
+        }
+    };
+    let Some((leader, _)) = results
+        .iter()
+        .enumerate()
+        .max_by(|a, b| score(a.1).total_cmp(&score(b.1)))
+    else {
+        return (None, "nothing was compared".into());
+    };
+    if !score(&results[leader]).is_finite() {
+        return (None, "no setting trained to a finite metric".into());
+    }
+    let lead = outcome(&results[leader]);
+    let tied: Vec<usize> = (0..results.len())
+        .filter(|&i| {
+            if i == leader {
+                return true;
+            }
+            let probe = Candidate {
+                label: String::new(),
+                changes: Vec::new(),
+                why: String::new(),
+                from: String::new(),
+                revive: false,
+            };
+            let j = judge(probe, lead.clone(), &outcome(&results[i]), regression);
+            !(j.gain > j.margin
+                && j.wins
+                    == results[i]
+                        .metrics
+                        .primary
+                        .len()
+                        .min(lead.metrics.primary.len()))
+        })
+        .collect();
+    let sick = |r: &SettingResult| r.dead_fraction + r.saturated_fraction;
+    let speed = |r: &SettingResult| {
+        if target.is_some() {
+            r.mean_epochs_to_target().unwrap_or(f64::INFINITY)
+        } else {
+            0.0
+        }
+    };
+    let best = *tied
+        .iter()
+        .min_by(|&&a, &&b| {
+            let (a, b) = (&results[a], &results[b]);
+            speed(a)
+                .total_cmp(&speed(b))
+                .then(sick(a).total_cmp(&sick(b)))
+                .then(score(b).total_cmp(&score(a)))
+        })
+        .expect("the leader is tied with itself");
+    let r = &results[best];
+    let fmt = |v: f64| {
+        if regression {
+            format!("{v:.4}")
+        } else {
+            format!("{:.1}%", v * 100.0)
+        }
+    };
+    let mut why = if best == leader {
+        format!("the best mean metric ({})", fmt(r.metrics.mean()))
+    } else {
+        format!(
+            "within noise of the best mean metric ({} against {} for {})",
+            fmt(r.metrics.mean()),
+            fmt(results[leader].metrics.mean()),
+            results[leader].setting.label
+        )
+    };
+    let others: Vec<&str> = tied
+        .iter()
+        .filter(|&&i| i != best)
+        .map(|&i| results[i].setting.label.as_str())
+        .collect();
+    if !others.is_empty() {
+        if let (Some(t), Some(e)) = (target, r.mean_epochs_to_target()) {
+            why.push_str(&format!(
+                "; of the settings as good ({}), the fastest to {} ({e:.1} epochs)",
+                others.join(", "),
+                fmt(t)
+            ));
+        } else {
+            why.push_str(&format!(
+                "; of the settings as good ({}), the healthiest ({:.0}% dead or saturated units)",
+                others.join(", "),
+                100.0 * sick(r)
+            ));
+        }
+    }
+    (Some(best), why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(
+        label: &str,
+        primary: [f64; 3],
+        epochs: [Option<usize>; 3],
+        dead: f64,
+    ) -> SettingResult {
+        SettingResult {
+            setting: Setting {
+                label: label.into(),
+                activation: Activation::Relu,
+                init: Init::KaimingNormal,
+            },
+            run: String::new(),
+            metrics: SeedMetrics {
+                seeds: vec![1, 2, 3],
+                primary: primary.to_vec(),
+                train_loss: vec![0.1; 3],
+            },
+            epochs_to_target: epochs.to_vec(),
+            seconds_to_target: epochs.iter().map(|e| e.map(|e| e as f64)).collect(),
+            seconds_per_epoch: 1.0,
+            curve: Vec::new(),
+            top_saturated: Vec::new(),
+            dead_fraction: dead,
+            saturated_fraction: 0.0,
+            layers: Vec::new(),
+            gradient_ratio: None,
+            findings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_grid_pairs_each_activation_with_its_matched_init_or_every_init() {
+        let auto = grid(
+            &[Activation::Relu, Activation::Tanh, Activation::Selu],
+            &Inits::Auto,
+        );
+        let inits: Vec<Init> = auto.iter().map(|s| s.init).collect();
+        assert_eq!(
+            inits,
+            [Init::KaimingNormal, Init::XavierUniform, Init::LecunNormal]
+        );
+        let each = grid(
+            &[Activation::Relu, Activation::Tanh],
+            &Inits::Each(vec![Init::XavierUniform, Init::KaimingNormal]),
+        );
+        assert_eq!(each.len(), 4);
+        assert_eq!(each[1].label, "relu + kaiming_normal");
+    }
+
+    #[test]
+    fn within_noise_the_faster_then_the_healthier_setting_is_recommended() {
+        // b is as good as a within noise and reaches the target sooner; c is clearly worse.
+        let results = [
+            result("a", [0.95, 0.96, 0.95], [Some(5), Some(6), Some(5)], 0.0),
+            result("b", [0.951, 0.955, 0.952], [Some(2), Some(2), Some(3)], 0.0),
+            result("c", [0.80, 0.81, 0.79], [None, None, None], 0.0),
+        ];
+        let (best, why) = recommend(&results, Some(0.9), false);
+        assert_eq!(best, Some(1), "{why}");
+        assert!(why.contains("fastest"), "{why}");
+        // Without a target: the healthier of the two.
+        let mut results = results;
+        results[0].dead_fraction = 0.3;
+        let (best, why) = recommend(&results, None, false);
+        assert_eq!(best, Some(1), "{why}");
+        // A clearly better setting wins whatever its speed.
+        let clear = [
+            result("a", [0.99, 0.99, 0.99], [Some(9), Some(9), Some(9)], 0.5),
+            result("b", [0.90, 0.91, 0.90], [Some(1), Some(1), Some(1)], 0.0),
+        ];
+        assert_eq!(recommend(&clear, Some(0.85), false).0, Some(0));
+    }
+
+    #[test]
+    fn epochs_to_target_counts_from_one_and_regression_targets_are_ceilings() {
+        let m = |v: f64| EpochMetrics {
+            epoch: 0,
+            train_loss: 1.0,
+            test_loss: 1.0,
+            train_accuracy: None,
+            test_accuracy: None,
+            test_mse: Some(v),
+            seconds: 1.0,
+        };
+        let history = [m(0.9), m(0.5), m(0.3)];
+        assert_eq!(first_reaching(&history, 0.5, true), Some(2));
+        assert_eq!(first_reaching(&history, 0.1, true), None);
+    }
+}
