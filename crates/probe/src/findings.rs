@@ -129,7 +129,7 @@ pub const CHECKS: &[Check] = &[
         summary: "relu-family units that never activate on any input",
         what: "Counts units whose pre-activation is <= 0 for every probed input (for a conv layer, every pixel of every input). Advice from doctor.dead_fraction_warning (10%) of a layer; warning from doctor.dead_fraction_error (50%); error when that many are dead and the model is poor (train or test accuracy less than halfway from chance to perfect; without an accuracy, train loss above half of the best constant prediction's).",
         why: "A dead ReLU unit outputs 0 and passes back a zero gradient, so it never learns again; a layer of them starves every layer below it. A few percent dead is normal for a healthy ReLU net trained with Adam.",
-        example: "configs/broken/digits-dying-relu.toml: SGD at learning rate 0.1 with hidden biases of -1.5 leaves most hidden units dead and test accuracy near 70%.",
+        example: "configs/broken/digits-dying-relu.toml: Adam at learning rate 0.1 (100x the usual) knocks most units of the second hidden layer into ReLU's dead zone, and test accuracy stalls below 50%.",
         remedies: "model.bias_init = 0 when biases start negative; a lower train.learning_rate when units died during training; model.activation = leaky_relu; He initialization; batch norm. Or recycle the units: fix --strategy revive.",
     },
     Check {
@@ -209,4 +209,39 @@ pub const CHECKS: &[Check] = &[
 /// The check with this code.
 pub fn check(code: &str) -> Option<&'static Check> {
     CHECKS.iter().find(|c| c.code == code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--list-checks` shows these examples to users: a config they name must be in the repo,
+    /// and what it says about its training must match the config's own header.
+    #[test]
+    fn list_checks_examples_name_configs_that_exist_and_agree_with_them() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for c in CHECKS {
+            let Some(path) = c
+                .example
+                .split(':')
+                .next()
+                .filter(|p| p.starts_with("configs/"))
+            else {
+                continue;
+            };
+            let text = std::fs::read_to_string(root.join(path))
+                .unwrap_or_else(|e| panic!("{}: example {path}: {e}", c.code));
+            if c.example.contains("Adam") {
+                assert!(text.contains("optimizer = \"adam\""), "{}: {path}", c.code);
+            }
+            if let Some(lr) = c.example.split("learning rate ").nth(1) {
+                let lr = lr.split_whitespace().next().unwrap();
+                assert!(
+                    text.contains(&format!("learning_rate = {lr}")),
+                    "{}: {path}",
+                    c.code
+                );
+            }
+        }
+    }
 }

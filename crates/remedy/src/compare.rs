@@ -347,8 +347,9 @@ fn outcome(r: &SettingResult) -> Outcome {
 
 /// The setting to recommend, and why: the best mean metric; every setting the leader does not
 /// clearly beat on the paired seeds (as `fix` judges a cure: the gain beats the margin on every
-/// seed) counts as just as good; of those the fastest to the target (when one was given and
-/// reached), then the healthiest (fewest dead and saturated units), then the better metric.
+/// seed) counts as just as good; of those the fastest to the target in training seconds (when
+/// one was given and reached; within 10% counts as as fast), then the healthiest (fewest dead
+/// and saturated units), then the better metric.
 pub fn recommend(
     results: &[SettingResult],
     target: Option<f64>,
@@ -396,20 +397,29 @@ pub fn recommend(
         })
         .collect();
     let sick = |r: &SettingResult| r.dead_fraction + r.saturated_fraction;
-    let speed = |r: &SettingResult| {
-        if target.is_some() {
-            r.mean_epochs_to_target().unwrap_or(f64::INFINITY)
-        } else {
-            0.0
-        }
+    // Fastest: the least training time to the target (what a user waits for; epochs alone
+    // hide an activation that costs more per epoch). Within 10% of the fastest counts as as
+    // fast: the clock is shared and noisy.
+    let seconds = |r: &SettingResult| r.mean_seconds_to_target().unwrap_or(f64::INFINITY);
+    let fastest = tied
+        .iter()
+        .map(|&i| seconds(&results[i]))
+        .fold(f64::INFINITY, f64::min);
+    let timed = target.is_some() && fastest.is_finite();
+    let quick: Vec<usize> = if timed {
+        tied.iter()
+            .copied()
+            .filter(|&i| seconds(&results[i]) <= fastest * 1.1)
+            .collect()
+    } else {
+        tied.clone()
     };
-    let best = *tied
+    let best = *quick
         .iter()
         .min_by(|&&a, &&b| {
             let (a, b) = (&results[a], &results[b]);
-            speed(a)
-                .total_cmp(&speed(b))
-                .then(sick(a).total_cmp(&sick(b)))
+            sick(a)
+                .total_cmp(&sick(b))
                 .then(score(b).total_cmp(&score(a)))
         })
         .expect("the leader is tied with itself");
@@ -431,23 +441,30 @@ pub fn recommend(
             results[leader].setting.label
         )
     };
-    let others: Vec<&str> = tied
-        .iter()
-        .filter(|&&i| i != best)
-        .map(|&i| results[i].setting.label.as_str())
-        .collect();
-    if !others.is_empty() {
-        if let (Some(t), Some(e)) = (target, r.mean_epochs_to_target()) {
+    let others = |set: &[usize]| {
+        set.iter()
+            .filter(|&&i| i != best)
+            .map(|&i| results[i].setting.label.as_str())
+            .collect::<Vec<_>>()
+    };
+    let as_good = others(&tied);
+    let as_fast = others(&quick);
+    if !as_good.is_empty() {
+        if timed && as_fast.len() < as_good.len() {
             why.push_str(&format!(
-                "; of the settings as good ({}), the fastest to {} ({e:.1} epochs)",
-                others.join(", "),
-                fmt(t)
+                "; of the settings as good ({}), the fastest to {} ({:.2}s, {:.1} epochs)",
+                as_good.join(", "),
+                fmt(target.expect("timed")),
+                seconds(r),
+                r.mean_epochs_to_target().unwrap_or(f64::NAN)
             ));
-        } else {
+        }
+        if !as_fast.is_empty() {
             why.push_str(&format!(
-                "; of the settings as good ({}), the healthiest ({:.0}% dead or saturated units)",
-                others.join(", "),
-                100.0 * sick(r)
+                "; of the settings as good{} ({}), the healthiest ({} dead or saturated units)",
+                if timed { " and as fast" } else { "" },
+                as_fast.join(", "),
+                nd_probe::percent(sick(r))
             ));
         }
     }
@@ -519,6 +536,17 @@ mod tests {
         let (best, why) = recommend(&results, Some(0.9), false);
         assert_eq!(best, Some(1), "{why}");
         assert!(why.contains("fastest"), "{why}");
+        // As fast within 10% and as good: the healthier one, and the reason says so.
+        let mut even = results.clone();
+        even[0].seconds_to_target = vec![Some(2.0); 3];
+        even[1].seconds_to_target = vec![Some(2.1); 3];
+        even[1].dead_fraction = 0.2;
+        let (best, why) = recommend(&even, Some(0.9), false);
+        assert_eq!(best, Some(0), "{why}");
+        assert!(
+            why.contains("healthiest") && !why.contains("fastest"),
+            "{why}"
+        );
         // Without a target: the healthier of the two.
         let mut results = results;
         results[0].dead_fraction = 0.3;

@@ -213,15 +213,27 @@ pub fn fix_markdown(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
         report.metric
     ));
     out.push_str("|---|---:|---:|---|---|\n");
+    let original = match report.imported_metric {
+        Some(m) => format!(
+            "original: imported ({} as imported), trained on",
+            metric_value(report, m)
+        ),
+        None => "original".into(),
+    };
     out.push_str(&format!(
-        "| original | {} | {} | {} | - |\n",
+        "| {original} | {} | {} | {} | - |\n",
         metric_text(report, &report.original),
         pct(report.original.dead_fraction),
         findings_text(&report.original)
     ));
     for j in &report.candidates {
+        let start = if report.imported_metric.is_some() {
+            format!(" ({})", j.start.describe())
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | **{}** |\n",
+            "| `{}`{start} | {} | {} | {} | **{}** |\n",
             j.candidate.label,
             metric_text(report, &j.outcome),
             pct(j.outcome.dead_fraction),
