@@ -213,7 +213,7 @@ fn relu_remedy() -> Remedy {
     Remedy::set(
         "model.activation",
         "relu",
-        "ReLU does not saturate, so gradients reach the early layers (and it trains several times faster than tanh, Krizhevsky et al. 2012)",
+        "ReLU does not saturate, so gradients reach the early layers; Krizhevsky et al. 2012 saw it train six times faster than tanh, and on a small Fashion-MNIST CNN here it reached 80% in 1.8x less time, in as many epochs (cargo xtask experiments krizhevsky)",
     )
     .and("model.init", "kaiming_normal")
 }
@@ -545,7 +545,7 @@ fn born_dead(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Vec<Finding> {
         remedies.push(Remedy::set(
             "model.hidden",
             json!(widened),
-            "deep, narrow ReLU nets are likely born dead; wider layers make it unlikely (Lu et al. 2019)",
+            "deep, narrow ReLU nets are likely born dead; wider layers make it unlikely (Lu et al. 2019; measured here: 10 layers of width 3 are born dead 53% of the time, of width 8 never, cargo xtask experiments lu)",
         ));
     }
     remedies.extend(init_remedy(spec));

@@ -92,16 +92,15 @@ impl SettingResult {
         let worst = self.findings.iter().map(|(_, s)| *s).max();
         match worst {
             None => "healthy".into(),
-            Some(severity) => format!(
-                "{}: {}",
-                severity,
-                self.findings
-                    .iter()
-                    .filter(|(_, s)| *s == severity)
-                    .map(|(c, _)| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Some(severity) => {
+                let mut codes: Vec<&str> = Vec::new();
+                for (code, _) in self.findings.iter().filter(|(_, s)| *s == severity) {
+                    if !codes.contains(&code.as_str()) {
+                        codes.push(code);
+                    }
+                }
+                format!("{severity}: {}", codes.join(", "))
+            }
         }
     }
 
