@@ -103,6 +103,8 @@ pub struct ImportOptions {
     pub activation: Option<(Activation, f64)>,
     /// Weights-only files: the output activation (default none).
     pub output_activation: Option<OutputActivation>,
+    /// Weights-only files with named (not numbered) layers: the module names in forward order.
+    pub layer_order: Vec<String>,
     /// Features per example in the data: gives a weights-only convolutional model its image
     /// size (`features / channels` pixels, square), and an ONNX model without a static input
     /// shape its input.
@@ -207,6 +209,7 @@ pub fn import(path: &Path, options: &ImportOptions) -> Result<Imported, ImportEr
                     problem: "activation identity cannot be assumed between the layers of a weights-only file".into(),
                 })?,
                 output_activation: options.output_activation.and_then(output_act_of),
+                order: options.layer_order.clone(),
             };
             guarded(&|| {
                 let tensors = match format {
@@ -317,6 +320,7 @@ impl Imported {
                 format: self.format.as_str().to_string(),
                 sha256: self.sha256.clone(),
                 activations_assumed: self.format.weights_only(),
+                layers: Vec::new(),
             }),
         })
     }

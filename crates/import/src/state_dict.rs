@@ -132,6 +132,9 @@ pub struct Assumptions {
     pub activation: Act,
     /// The activation on the output, if any.
     pub output_activation: Option<Act>,
+    /// The module names in forward order, when the file's names are not `nn.Sequential`'s
+    /// numbers (empty: the names must be numbers).
+    pub order: Vec<String>,
 }
 
 /// The `nn.Sequential` the names and shapes describe: each module prefix (`0`, `features.3`)
@@ -153,6 +156,44 @@ pub(crate) fn infer(tensors: Vec<Named>, assume: &Assumptions) -> Result<Graph, 
             Some((_, fields)) => fields.push((field, tensor)),
             None => modules.push((prefix, vec![(field, tensor)])),
         }
+    }
+    // The order of the layers: nn.Sequential numbers them, which the natural sort above
+    // follows; any other names say nothing about the order, so the user lists them.
+    let numbered = modules
+        .iter()
+        .all(|(p, _)| p.split('.').any(|part| part.parse::<u64>().is_ok()));
+    if !assume.order.is_empty() {
+        for (prefix, _) in &modules {
+            if !assume.order.contains(prefix) {
+                return Err((
+                    prefix.clone(),
+                    format!(
+                        "a module the layer list ({}) does not name",
+                        assume.order.join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(missing) = assume
+            .order
+            .iter()
+            .find(|n| !modules.iter().any(|(p, _)| p == *n))
+        {
+            return Err((
+                missing.clone(),
+                "listed in [source] layers, but the file has no tensors under this name".into(),
+            ));
+        }
+        modules.sort_by_key(|(p, _)| assume.order.iter().position(|n| n == p));
+    } else if !numbered {
+        let names: Vec<&str> = modules.iter().map(|(p, _)| p.as_str()).collect();
+        return Err((
+            names.join(", "),
+            format!(
+                "the module names do not give the layer order (nn.Sequential numbers them); list them in forward order in a --spec file: [source] layers = [{}]",
+                names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+            ),
+        ));
     }
     let mut layers: Vec<Node> = Vec::new();
     for (prefix, mut fields) in modules {

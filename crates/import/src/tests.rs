@@ -664,3 +664,66 @@ fn average_pooling_after_each_convolution_is_a_cnn_with_pool_avg() {
         .to_string();
     assert!(e.contains("stride [2, 2]") && e.contains("/0/Conv"), "{e}");
 }
+
+/// A SafeTensors file written by hand: the 8-byte header length, the JSON header, the data.
+fn safetensors_file(tensors: &[(&str, Vec<usize>)]) -> Vec<u8> {
+    let mut data = Vec::new();
+    let mut header = Vec::new();
+    for (name, shape) in tensors {
+        let n: usize = shape.iter().product();
+        let start = data.len();
+        for i in 0..n {
+            data.extend_from_slice(&(i as f32 * 0.01).to_le_bytes());
+        }
+        header.push(format!(
+            "\"{name}\":{{\"dtype\":\"F32\",\"shape\":{shape:?},\"data_offsets\":[{start},{}]}}",
+            data.len()
+        ));
+    }
+    let header = format!("{{{}}}", header.join(","));
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&data);
+    out
+}
+
+#[test]
+fn named_layers_need_their_order_and_follow_it_when_given() {
+    // A module with attributes fc1, fc2, head: nothing in the names says which comes first
+    // ("head" sorts before "fc2" only by luck of the alphabet).
+    let bytes = safetensors_file(&[
+        ("head.weight", vec![3, 4]),
+        ("head.bias", vec![3]),
+        ("fc1.weight", vec![5, 6]),
+        ("fc1.bias", vec![5]),
+        ("fc2.weight", vec![4, 5]),
+        ("fc2.bias", vec![4]),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("named.safetensors");
+    std::fs::write(&path, bytes).unwrap();
+    let e = import(&path, &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[source] layers = [\""), "{e}");
+    let ordered = ImportOptions {
+        layer_order: vec!["fc1".into(), "fc2".into(), "head".into()],
+        ..ImportOptions::default()
+    };
+    let i = import(&path, &ordered).unwrap();
+    assert_eq!(i.model().hidden, vec![5, 4]);
+    assert_eq!((i.lowered.inputs, i.lowered.outputs), (6, 3));
+    // A list that misses a module, or names one the file lacks, is refused by name.
+    let short = ImportOptions {
+        layer_order: vec!["fc1".into(), "head".into()],
+        ..ImportOptions::default()
+    };
+    let e = import(&path, &short).unwrap_err().to_string();
+    assert!(e.contains("\"fc2\""), "{e}");
+    let extra = ImportOptions {
+        layer_order: vec!["fc1".into(), "fc2".into(), "head".into(), "fc3".into()],
+        ..ImportOptions::default()
+    };
+    let e = import(&path, &extra).unwrap_err().to_string();
+    assert!(e.contains("\"fc3\""), "{e}");
+}

@@ -59,15 +59,23 @@ pub struct Spec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
-    /// The model file, as given to `import`.
+    /// The model file, as given to `import` (written by `import`).
+    #[serde(default)]
     pub file: PathBuf,
-    /// `onnx`, `safetensors` or `state_dict`.
+    /// `onnx`, `safetensors` or `state_dict` (written by `import`).
+    #[serde(default)]
     pub format: String,
-    /// SHA-256 of the file, as hex.
+    /// SHA-256 of the file, as hex (written by `import`).
+    #[serde(default)]
     pub sha256: String,
     /// For weights-only files: the activations were assumed, not read from the file.
     #[serde(default)]
     pub activations_assumed: bool,
+    /// For weights-only files whose layers are named rather than numbered (`fc1`, `fc2`,
+    /// `head` instead of `nn.Sequential`'s `0`, `2`, `4`): the state_dict's module names in
+    /// forward order, given by the user in the `--spec` file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<String>,
 }
 
 /// The `[data]` section.

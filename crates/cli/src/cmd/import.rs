@@ -41,7 +41,9 @@ pub struct ImportFlags {
     #[arg(long, value_name = "NAME")]
     pub output_activation: Option<OutputActivation>,
     /// A spec (TOML) whose `[model]` states the architecture (checked against the file's
-    /// shapes) and activations, and whose `[train]` is the recipe for `fix`.
+    /// shapes) and activations, whose `[train]` is the recipe for `fix`, and (for a state_dict
+    /// with named layers, `fc1.weight` rather than `0.weight`) whose `[source] layers` lists
+    /// the module names in forward order.
     #[arg(long, value_name = "FILE")]
     pub spec: Option<PathBuf>,
 }
@@ -120,6 +122,11 @@ pub fn load(model: &Path, flags: &ImportFlags, recipe: &RecipeFlags) -> anyhow::
         &ImportOptions {
             activation,
             output_activation,
+            layer_order: user_spec
+                .as_ref()
+                .and_then(|s| s.source.as_ref())
+                .map(|s| s.layers.clone())
+                .unwrap_or_default(),
             features: Some(features),
         },
     )?;

@@ -168,6 +168,21 @@ fn a_relu_head_on_a_target_that_goes_negative_is_found() {
         "{:?}",
         findings(&d)
     );
+    // Its cure: a linear head on the same weights, better on every paired seed.
+    let onnx = model("diabetes-relu-head", "model.onnx");
+    let report = json(&t.expect(
+        &[
+            "checkup", &onnx, "--data", &data, "--out", "runs/d", "-q", "--format", "json",
+        ],
+        0,
+    ));
+    let best = &report["candidates"][report["best"].as_u64().unwrap() as usize];
+    assert_eq!(
+        best["candidate"]["label"], "model.output_activation=none",
+        "{report:#}"
+    );
+    assert_eq!(best["verdict"], "cured");
+    assert_eq!(best["start"], "imported_weights");
 }
 
 #[test]
