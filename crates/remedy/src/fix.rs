@@ -177,6 +177,65 @@ pub fn fixed_key_reason(key: &str) -> Option<&'static str> {
     }
 }
 
+/// Sets the learning rate of every candidate that changes it (the rules propose a tenth, or
+/// Adam's customary 0.001) from the learning-rate range test (Smith 2017) run on the spec as
+/// that candidate changes it: the rate where the smoothed loss falls fastest, to two
+/// significant digits. A rate given by hand (`--try`) is kept; where the test finds no rate at
+/// which the loss falls, the rule's value stays and the reason says so. Candidates that end up
+/// the same as the original or as one before them are dropped.
+pub fn rates_from_lr_find(
+    candidates: Vec<Candidate>,
+    spec: &CheckedSpec,
+    data: &Dataset,
+    device: &Device,
+) -> Result<Vec<Candidate>, RemedyError> {
+    const KEY: &str = "train.learning_rate";
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut seen: Vec<Spec> = vec![spec.spec().clone()];
+    for mut candidate in candidates {
+        if candidate.from != "try" && candidate.changes.iter().any(|(k, _)| k == KEY) {
+            let changed = candidate.apply(spec)?;
+            let curve =
+                nd_train::lr_find(&changed, data, device, &nd_train::LrFindOptions::default())?;
+            match curve.suggested {
+                Some(rate) if rate.is_finite() && rate > 0.0 => {
+                    // Two significant digits, written as TOML writes the number back.
+                    let rate: f64 = format!("{rate:.1e}").parse().expect("a float");
+                    let rate = rate.to_string();
+                    for (key, value) in &mut candidate.changes {
+                        if key == KEY {
+                            *value = rate.clone();
+                        }
+                    }
+                    candidate.label = candidate
+                        .changes
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    candidate.why = format!(
+                        "{}; the rate is the range test's (lr-find, Smith 2017): where the smoothed loss fell fastest",
+                        candidate.why
+                    );
+                }
+                _ => {
+                    candidate.why = format!(
+                        "{}; lr-find found no rate at which the loss fell, so the rule's rate stays",
+                        candidate.why
+                    );
+                }
+            }
+        }
+        let changed = candidate.apply(spec)?.into_inner();
+        if seen.contains(&changed) {
+            continue;
+        }
+        seen.push(changed);
+        out.push(candidate);
+    }
+    Ok(out)
+}
+
 /// Candidates from the findings' remedies: most severe findings first, each finding's
 /// remedies in rank order, deduplicated, without changes that would leave the spec as it is;
 /// at most `max`, then the hand-added ones.
@@ -538,7 +597,7 @@ pub fn fix(
     let base_metrics = original.diagnosis.metrics.clone();
     let nothing_to_fix = original.diagnosis.healthy && options.extra.is_empty();
     let imported = original.start;
-    let mut candidates = if nothing_to_fix {
+    let candidates = if nothing_to_fix {
         Vec::new()
     } else {
         collect_candidates(
@@ -548,6 +607,8 @@ pub fn fix(
             &options.extra,
         )
     };
+    // Learning rates are measured, not divided: the range test sets them.
+    let mut candidates = rates_from_lr_find(candidates, spec, original.data, device)?;
     // An imported model keeps what it learned: recycling its dead and dormant units in place
     // (ReDo) is the first remedy to try when they are what the doctor found.
     if imported.is_some() && !nothing_to_fix {
@@ -968,6 +1029,42 @@ mod tests {
             wins: 1,
             start: Start::Scratch,
         }
+    }
+
+    #[test]
+    fn learning_rate_remedies_take_the_range_tests_rate_and_hand_given_ones_stay() {
+        let spec = Spec::from_toml_str(
+            "[data]\ndataset = \"digits\"\n[model]\nhidden = [32]\n[train]\nlearning_rate = 0.5\nepochs = 2\nbackend = \"ndarray\"\n",
+            "t",
+        )
+        .unwrap()
+        .check()
+        .unwrap();
+        let data = nd_data::load(&spec.data, Path::new(".")).unwrap();
+        let device = nd_train::device(nd_spec::Backend::Ndarray).unwrap();
+        let rule = Candidate {
+            label: "train.learning_rate=0.001".into(),
+            changes: vec![("train.learning_rate".into(), "0.001".into())],
+            why: "smaller steps".into(),
+            from: "dead-units".into(),
+            revive: false,
+        };
+        let by_hand = Candidate::parse("train.learning_rate=0.003").unwrap();
+        let out = rates_from_lr_find(vec![rule, by_hand], &spec, &data, &device).unwrap();
+        let curve =
+            nd_train::lr_find(&spec, &data, &device, &nd_train::LrFindOptions::default()).unwrap();
+        let suggested = curve.suggested.expect("digits has a falling loss");
+        let expected = format!("{suggested:.1e}")
+            .parse::<f64>()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            out[0].changes,
+            [("train.learning_rate".to_string(), expected.clone())]
+        );
+        assert_eq!(out[0].label, format!("train.learning_rate={expected}"));
+        assert!(out[0].why.contains("lr-find"), "{}", out[0].why);
+        assert_eq!(out[1].changes[0].1, "0.003");
     }
 
     #[test]
