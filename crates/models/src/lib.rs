@@ -281,6 +281,11 @@ impl Network {
         self
     }
 
+    /// True when every hidden layer is batch-normalized before its activation.
+    pub fn batch_norm(&self) -> bool {
+        !self.dense_norms.is_empty() || !self.conv_norms.is_empty()
+    }
+
     /// The slope of `leaky_relu`.
     pub fn leaky_slope(&self) -> f64 {
         self.leaky_slope

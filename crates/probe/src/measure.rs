@@ -47,6 +47,13 @@ pub struct LayerStats {
     pub weight_norm: f64,
     /// Mean bias.
     pub bias_mean: f64,
+    /// The layer's mean pre-activation (over its units and the probed rows), where it follows
+    /// from the weights: for a dense layer whose input means are known (the data's columns for
+    /// the first layer, the previous dense layer's outputs after it), `mean(input) . W + b`.
+    /// `None` in convolutional and batch-normalized networks.
+    /// Minus [`LayerStats::bias_mean`], what the weights contribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_mean: Option<f64>,
     /// Fraction of biases > 0.
     pub bias_positive_fraction: f64,
     /// L2 norm of the weight gradient.
@@ -175,12 +182,40 @@ pub fn probe(network: &Network, split: &Split, device: &Device, options: &ProbeO
     };
     let params = network.layer_params();
     let mut layers = Vec::new();
+    // The mean of each layer's input, while it is known (see `LayerStats::pre_mean`).
+    let mut input_mean: Option<Vec<f64>> = (!network.batch_norm()
+        && network
+            .sites()
+            .first()
+            .is_some_and(|s| s.kind == LayerKind::Dense))
+    .then(|| column_means(split, rows));
     for (i, info) in network.layers().iter().enumerate() {
         let weight = &params[i].weight;
         let weight_values = host(weight.clone());
         let weight_norm = l2(&weight_values);
         let bias_values = params[i].bias.clone().map(host).unwrap_or_default();
         let (grad, bias_grad) = grads.get(i).cloned().unwrap_or((None, None));
+        let pre_mean = input_mean
+            .as_ref()
+            .filter(|m| m.len() == info.fan_in && info.kind != LayerKind::Conv)
+            .map(|m| {
+                let units = info.units;
+                let total: f64 = (0..units)
+                    .map(|u| {
+                        let bias = bias_values.get(u).copied().unwrap_or(0.0);
+                        bias + m
+                            .iter()
+                            .enumerate()
+                            .map(|(r, x)| x * weight_values[r * units + u])
+                            .sum::<f64>()
+                    })
+                    .sum();
+                total / units.max(1) as f64
+            });
+        input_mean = (info.kind == LayerKind::Dense)
+            .then(|| sites.get(i).map(|s| s.mean.clone()))
+            .flatten()
+            .filter(|_| input_mean.is_some());
         let grad_values = grad.map(host).unwrap_or_default();
         let grad_norm = l2(&grad_values);
         layers.push(LayerStats {
@@ -196,6 +231,7 @@ pub fn probe(network: &Network, split: &Split, device: &Device, options: &ProbeO
             ),
             weight_norm,
             bias_mean: mean(&bias_values),
+            pre_mean,
             bias_positive_fraction: fraction(&bias_values, |b| b > 0.0),
             grad_norm,
             bias_grad_norm: bias_grad.map(|b| l2(&host(b))).unwrap_or(0.0),
@@ -331,3 +367,17 @@ fn fraction(v: &[f64], pred: impl Fn(f64) -> bool) -> f64 {
 
 #[cfg(test)]
 mod tests;
+
+/// Each feature's mean over the first `rows` rows of a split.
+fn column_means(split: &Split, rows: usize) -> Vec<f64> {
+    let width = split.features.len().checked_div(split.rows).unwrap_or(0);
+    let mut means = vec![0.0; width];
+    for row in split.features.chunks(width.max(1)).take(rows) {
+        for (m, &x) in means.iter_mut().zip(row) {
+            *m += x as f64;
+        }
+    }
+    let n = rows.min(split.rows).max(1) as f64;
+    means.iter_mut().for_each(|m| *m /= n);
+    means
+}

@@ -15,7 +15,7 @@ use nd_spec::{Activation, DoctorThresholds, Init, Optimizer, OutputActivation, S
 use serde_json::json;
 
 use crate::findings::{Finding, Remedy, Severity};
-use crate::measure::Probe;
+use crate::measure::{LayerStats, Probe};
 
 /// One epoch of history, as the rules need it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -280,6 +280,43 @@ fn finite_or_null(x: f64) -> serde_json::Value {
     }
 }
 
+/// The root cause of a layer's pre-activations sitting on one side: `Some((bias, weights,
+/// pre))` when its biases (mean `bias`) push them further than its weights do (mean
+/// contribution `weights`), in the same direction as their mean `pre`. Needs the layer's
+/// measured pre-activation mean ([`LayerStats::pre_mean`]).
+fn bias_cause(layer: Option<&LayerStats>) -> Option<(f64, f64, f64)> {
+    let layer = layer?;
+    let pre = layer.pre_mean?;
+    let bias = layer.bias_mean;
+    let weights = pre - bias;
+    (bias.abs() >= 0.1 && bias.abs() > weights.abs() && bias.signum() == pre.signum())
+        .then_some((bias, weights, pre))
+}
+
+/// The words, evidence and first remedy of a bias root cause.
+fn with_bias_cause(finding: &mut Finding, cause: Option<(f64, f64, f64)>, spec: &Spec, why: &str) {
+    let Some((bias, weights, pre)) = cause else {
+        return;
+    };
+    finding.message.push_str(&format!(
+        "; the biases cause it: their mean {bias:.2} outweighs the weights' {weights:+.2} (mean pre-activation {pre:.2})"
+    ));
+    if let Some(map) = finding.evidence.as_object_mut() {
+        map.insert("root_cause".into(), json!("bias"));
+        map.insert("bias_mean".into(), json!(bias));
+        map.insert("weight_contribution_mean".into(), json!(weights));
+        map.insert("pre_activation_mean".into(), json!(pre));
+    }
+    if spec.model.bias_init != 0.0 {
+        finding
+            .remedies
+            .retain(|r| !r.change.contains_key("model.bias_init"));
+        finding
+            .remedies
+            .insert(0, Remedy::set("model.bias_init", 0.0, why));
+    }
+}
+
 fn dead_remedies(e: &Evidence, died_in_training: bool) -> Vec<Remedy> {
     let spec = e.spec;
     let mut remedies = Vec::new();
@@ -364,6 +401,13 @@ fn dead_units(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Vec<Finding> {
             }),
             remedies: dead_remedies(e, died_in_training),
         });
+        let cause = bias_cause(e.probe.layer(&site.name)).filter(|(b, _, _)| *b < 0.0);
+        with_bias_cause(
+            out.last_mut().expect("just pushed"),
+            cause,
+            e.spec,
+            "the biases, not the weights, hold the pre-activations below zero, where ReLU is dead: start them at 0",
+        );
     }
     out
 }
@@ -457,6 +501,12 @@ fn saturated_units(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Vec<Findi
             }),
             remedies,
         });
+        with_bias_cause(
+            out.last_mut().expect("just pushed"),
+            bias_cause(e.probe.layer(&site.name)),
+            e.spec,
+            "the biases, not the weights, push the pre-activations to a flat end: start them at 0",
+        );
     }
     out
 }
@@ -612,6 +662,13 @@ fn born_dead(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Vec<Finding> {
             }),
             remedies: remedies.clone(),
         });
+        let cause = bias_cause(initial.layer(&site.name)).filter(|(b, _, _)| *b < 0.0);
+        with_bias_cause(
+            out.last_mut().expect("just pushed"),
+            cause,
+            spec,
+            "the biases, not the weights, hold the pre-activations below zero from the start: start them at 0",
+        );
     }
     out
 }

@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use nd_data::Dataset;
 use nd_models::Network;
 use nd_probe::{Finding, Severity};
-use nd_spec::{CheckedSpec, Spec, Task};
+use nd_spec::{CheckedSpec, Init, Spec, Task};
 use nd_train::{EpochMetrics, Observer, PendingRun, Trained};
 use serde::{Deserialize, Serialize};
 
@@ -175,6 +175,144 @@ pub fn fixed_key_reason(key: &str) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// What is wrong with `spec`'s network at initialization, if anything, measured on up to 512
+/// training rows (milliseconds): a layer born with at least `doctor.dead_fraction_error` of
+/// its units dead, or a sigmoid/tanh layer with at least `doctor.saturated_fraction_error` of
+/// its units saturated. Batch-normalized networks are not screened (see the body).
+pub fn sick_at_init(
+    spec: &CheckedSpec,
+    data: &Dataset,
+    device: &Device,
+) -> Result<Option<String>, RemedyError> {
+    // Batch norm re-centres each training batch; at initialization its running statistics are
+    // still the identity, so an inference probe would see the un-normalized values and call a
+    // network sick that training will not find sick.
+    if spec.model.batch_norm {
+        return Ok(None);
+    }
+    let network = nd_train::init_network(spec, data, device)?;
+    let options = nd_probe::ProbeOptions {
+        limit: Some(512),
+        grad_batch: 1,
+    };
+    let p = nd_probe::probe(&network, &data.train, device, &options);
+    let t = &spec.doctor;
+    let model = &spec.model;
+    let setting = if model.bias_init != 0.0 {
+        format!("{} with bias {}", model.activation, model.bias_init)
+    } else {
+        model.activation.to_string()
+    };
+    if let Some(site) = p
+        .sites
+        .iter()
+        .find(|s| s.can_die() && s.dead_fraction() >= t.dead_fraction_error)
+    {
+        return Ok(Some(format!(
+            "{setting} is born dead: {} starts with {} of its units dead",
+            site.name,
+            nd_probe::percent(site.dead_fraction())
+        )));
+    }
+    if let Some(site) = p.sites.iter().find(|s| {
+        s.activation.is_squashing() && s.saturated_fraction_of_units() >= t.saturated_fraction_error
+    }) {
+        return Ok(Some(format!(
+            "{setting} is saturated at initialization: {} starts with {} of its units at a flat end",
+            site.name,
+            nd_probe::percent(site.saturated_fraction_of_units())
+        )));
+    }
+    Ok(None)
+}
+
+/// The changes that usually come with a candidate and that it lacks: a zero bias when the
+/// spec keeps one far from it, and the initializer matched to the candidate's activation.
+fn companions(
+    candidate: &Candidate,
+    spec: &CheckedSpec,
+) -> Result<Vec<(String, String)>, RemedyError> {
+    let changed = candidate.apply(spec)?;
+    let sets = |key: &str| candidate.changes.iter().any(|(k, _)| k == key);
+    let mut out = Vec::new();
+    if changed.model.bias_init != 0.0 && !sets("model.bias_init") {
+        out.push(("model.bias_init".to_string(), "0.0".to_string()));
+    }
+    let matched = nd_probe::recommended_init(changed.model.activation);
+    let family = |i: Init| match i {
+        Init::KaimingNormal | Init::KaimingUniform => 0,
+        Init::XavierNormal | Init::XavierUniform => 1,
+        Init::LecunNormal => 2,
+        Init::Normal | Init::Uniform => 3,
+    };
+    if family(changed.model.init) != family(matched) && !sets("model.init") {
+        out.push(("model.init".to_string(), matched.to_string()));
+    }
+    Ok(out)
+}
+
+/// Screens every candidate that trains from scratch at initialization before its budget is
+/// spent: one already sick (born dead, saturated) gets its companion changes
+/// ([`companions`]: a zero bias, the matched initializer) when they make it healthy, and is
+/// dropped otherwise. Hand-given (`--try`) candidates are trained as given.
+pub fn screen(
+    candidates: Vec<Candidate>,
+    spec: &CheckedSpec,
+    data: &Dataset,
+    device: &Device,
+    warm: bool,
+) -> Result<(Vec<Candidate>, Vec<Screened>), RemedyError> {
+    let mut kept = Vec::new();
+    let mut screened = Vec::new();
+    for candidate in candidates {
+        if candidate.revive || candidate.from == "try" || (warm && keeps_weights(&candidate)) {
+            kept.push(candidate);
+            continue;
+        }
+        let Some(why) = sick_at_init(&candidate.apply(spec)?, data, device)? else {
+            kept.push(candidate);
+            continue;
+        };
+        let added = companions(&candidate, spec)?;
+        let mut repaired = candidate.clone();
+        repaired.changes.extend(added.iter().cloned());
+        let healthy =
+            !added.is_empty() && sick_at_init(&repaired.apply(spec)?, data, device)?.is_none();
+        if healthy {
+            let list = added
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            repaired.label = repaired
+                .changes
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            repaired.why = format!(
+                "{}; screened at initialization: {why}, so {list} comes with it",
+                repaired.why
+            );
+            tracing::info!(candidate = %candidate.label, %why, added = %list, "screened: repaired");
+            screened.push(Screened {
+                label: candidate.label.clone(),
+                why,
+                added,
+            });
+            kept.push(repaired);
+        } else {
+            tracing::info!(candidate = %candidate.label, %why, "screened: dropped");
+            screened.push(Screened {
+                label: candidate.label.clone(),
+                why,
+                added: Vec::new(),
+            });
+        }
+    }
+    Ok((kept, screened))
 }
 
 /// Sets the learning rate of every candidate that changes it (the rules propose a tenth, or
@@ -520,6 +658,21 @@ pub struct FixReport {
     /// trained on under the recipe).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_metric: Option<f64>,
+    /// Candidates found sick at initialization, before any training: repaired with a
+    /// companion change, or dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub screened: Vec<Screened>,
+}
+
+/// A candidate screened at initialization and found sick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Screened {
+    /// The candidate as proposed.
+    pub label: String,
+    /// What its initial network showed.
+    pub why: String,
+    /// The companion changes that made it healthy (empty: it was dropped).
+    pub added: Vec<(String, String)>,
 }
 
 impl FixReport {
@@ -607,8 +760,16 @@ pub fn fix(
             &options.extra,
         )
     };
-    // Learning rates are measured, not divided: the range test sets them.
-    let mut candidates = rates_from_lr_find(candidates, spec, original.data, device)?;
+    // Learning rates are measured, not divided: the range test sets them. Then every
+    // candidate is screened at initialization before its budget is spent.
+    let candidates = rates_from_lr_find(candidates, spec, original.data, device)?;
+    let (mut candidates, screened) = screen(
+        candidates,
+        spec,
+        original.data,
+        device,
+        original.start.is_some(),
+    )?;
     // An imported model keeps what it learned: recycling its dead and dormant units in place
     // (ReDo) is the first remedy to try when they are what the doctor found.
     if imported.is_some() && !nothing_to_fix {
@@ -852,6 +1013,7 @@ pub fn fix(
             .is_some()
             .then(|| base_metrics.as_ref().map(EpochMetrics::primary))
             .flatten(),
+        screened,
     })
 }
 
@@ -1065,6 +1227,52 @@ mod tests {
         assert_eq!(out[0].label, format!("train.learning_rate={expected}"));
         assert!(out[0].why.contains("lr-find"), "{}", out[0].why);
         assert_eq!(out[1].changes[0].1, "0.003");
+    }
+
+    #[test]
+    fn a_candidate_born_sick_gets_its_companion_change_or_is_dropped() {
+        let spec = Spec::from_toml_str(
+            "[data]\ndataset = \"digits\"\n[model]\nhidden = [32, 32]\nbias_init = -10.0\n[train]\nepochs = 1\nbackend = \"ndarray\"\n",
+            "t",
+        )
+        .unwrap()
+        .check()
+        .unwrap();
+        let data = nd_data::load(&spec.data, Path::new(".")).unwrap();
+        let device = nd_train::device(nd_spec::Backend::Ndarray).unwrap();
+        let why = sick_at_init(&spec, &data, &device).unwrap();
+        assert!(
+            why.as_deref()
+                .is_some_and(|w| w.contains("relu with bias -10 is born dead")),
+            "{why:?}"
+        );
+        let leaky = Candidate {
+            from: "dead-units".into(),
+            ..Candidate::parse("model.activation=leaky_relu").unwrap()
+        };
+        let reset = Candidate {
+            from: "dead-units".into(),
+            ..Candidate::parse("model.bias_init=0.0").unwrap()
+        };
+        let (kept, screened) =
+            screen(vec![leaky, reset.clone()], &spec, &data, &device, false).unwrap();
+        // Leaky ReLU with the bias kept is born dead too: it comes with a zero bias.
+        assert_eq!(screened.len(), 1, "{screened:?}");
+        assert_eq!(
+            screened[0].added,
+            [("model.bias_init".to_string(), "0.0".to_string())]
+        );
+        assert_eq!(
+            kept[0].label,
+            "model.activation=leaky_relu, model.bias_init=0.0"
+        );
+        assert!(
+            kept[0].why.contains("screened at initialization"),
+            "{}",
+            kept[0].why
+        );
+        // The bias reset is healthy at birth and passes as it is.
+        assert_eq!(kept[1], reset);
     }
 
     #[test]

@@ -136,6 +136,7 @@ pub fn revive(
         fixed_spec: None,
         seconds: start.elapsed().as_secs_f64(),
         imported_metric: None,
+        screened: Vec::new(),
     };
     let info = ReviveInfo {
         recycled,

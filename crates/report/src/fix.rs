@@ -68,6 +68,30 @@ fn metric_value(report: &FixReport, value: f64) -> String {
     }
 }
 
+/// The candidates screened at initialization, one line each.
+fn screened_text(report: &FixReport) -> String {
+    report
+        .screened
+        .iter()
+        .map(|sc| {
+            if sc.added.is_empty() {
+                format!(
+                    "screened at initialization: {}: {}; dropped\n",
+                    sc.label, sc.why
+                )
+            } else {
+                let added: Vec<String> = sc.added.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!(
+                    "screened at initialization: {}: {}; tried with {} instead\n",
+                    sc.label,
+                    sc.why,
+                    added.join(", ")
+                )
+            }
+        })
+        .collect()
+}
+
 /// The fix report as tables for people.
 pub fn fix_text(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
     let mut out = String::new();
@@ -144,6 +168,7 @@ pub fn fix_text(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
     }
     out.push_str(&table.to_string());
     out.push('\n');
+    out.push_str(&screened_text(report));
     if let Some(info) = revive {
         let units: usize = info.recycled.iter().map(|(_, n)| n).sum();
         out.push_str(&format!(
@@ -240,6 +265,11 @@ pub fn fix_markdown(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
             findings_text(&j.outcome),
             j.verdict.as_str()
         ));
+    }
+    let screened = screened_text(report);
+    if !screened.is_empty() {
+        out.push('\n');
+        out.push_str(&screened);
     }
     if let Some(info) = revive {
         out.push_str(&format!(

@@ -270,3 +270,41 @@ fn checkup_without_config_trains_diagnoses_and_cures_the_demo() {
     assert!(t.join("runs/digits-dying-relu.fix/fixed.toml").is_file());
     t.assert_no_partial();
 }
+
+#[test]
+fn biases_far_from_zero_are_named_as_the_cause_and_resetting_them_cures() {
+    let t = TestDir::new();
+    t.train(&config("broken/digits-sigmoid-bias.toml"), "run", &[]);
+    let diagnosis = json(&t.cmd(&["diagnose", "run", "--format", "json"]));
+    let saturated = diagnosis["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "saturated-units" && f["evidence"]["root_cause"] == "bias")
+        .unwrap_or_else(|| panic!("no saturated-units finding blaming the biases: {diagnosis:#}"));
+    assert!(
+        num(&saturated["evidence"], "bias_mean") < -2.0,
+        "{saturated:#}"
+    );
+    assert_eq!(
+        saturated["remedies"][0]["change"]["model.bias_init"], 0.0,
+        "{saturated:#}"
+    );
+    let report = json(&t.expect(
+        &[
+            "fix",
+            "run",
+            "-q",
+            "--seeds",
+            "2",
+            "--candidates",
+            "2",
+            "--format",
+            "json",
+        ],
+        0,
+    ));
+    let cure = candidate(&report, "model.bias_init=0.0");
+    assert_eq!(cure["verdict"], "cured", "{report:#}");
+    assert!(mean_primary(&cure["outcome"]) > mean_primary(&report["original"]) + 0.1);
+}

@@ -214,3 +214,31 @@ fn the_gradient_ratio_is_not_a_made_up_one() {
     let p = probe(&network("relu", 0.0, &device), &data, &device, &options);
     assert!(p.gradient_ratio.is_nan(), "{}", p.gradient_ratio);
 }
+
+#[test]
+fn each_dense_layers_pre_activation_mean_is_the_traced_one_and_splits_into_bias_and_weights() {
+    let device = device();
+    let data = split(700, 4);
+    for (activation, bias) in [("relu", -0.5), ("tanh", 0.3), ("leaky_relu", 0.0)] {
+        let network = network(activation, bias, &device);
+        let p = probe(&network, &data, &device, &ProbeOptions::default());
+        let x = Tensor::from_data(
+            burn::tensor::TensorData::new(data.features.clone(), [data.rows, 4]),
+            &device,
+        );
+        let (_, traces) = network.valid().forward_traced(x);
+        for (i, trace) in traces.iter().enumerate() {
+            let pre = host_values(trace.pre.clone());
+            let traced = pre.iter().map(|&v| v as f64).sum::<f64>() / pre.len() as f64;
+            let ours = p.layers[i].pre_mean.expect("a dense layer of an mlp");
+            assert!(
+                close(ours, traced),
+                "{activation} layer {i}: {ours} vs {traced}"
+            );
+            assert!(
+                close(p.layers[i].bias_mean, bias),
+                "{activation} layer {i} bias"
+            );
+        }
+    }
+}

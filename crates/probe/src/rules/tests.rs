@@ -98,6 +98,7 @@ fn layer(
         expected_weight_std,
         weight_norm: expected_weight_std * weights,
         bias_mean: 0.0,
+        pre_mean: None,
         bias_positive_fraction: 0.0,
         grad_norm: grad_rms * weights,
         bias_grad_norm: grad_rms,
@@ -2092,4 +2093,49 @@ proptest! {
             prop_assert!(serde_json::to_string(f).is_ok());
         }
     }
+}
+
+#[test]
+fn dead_units_driven_by_the_biases_name_them_as_the_cause_and_reset_them_first() {
+    let mut case = Case::healthy();
+    case.spec = spec(|s| s.model.bias_init = -3.0);
+    kill(case.site("hidden.1"), 0..UNITS);
+    let layer = layer_mut(&mut case.probe, "hidden.1");
+    layer.bias_mean = -3.0;
+    layer.pre_mean = Some(-2.8);
+    let findings = case.run();
+    let f = only(&findings, "dead-units");
+    assert!(f.message.contains("the biases cause it"), "{}", f.message);
+    assert_eq!(f.evidence["root_cause"], "bias");
+    assert_close(num(f, "bias_mean"), -3.0);
+    assert_close(num(f, "weight_contribution_mean"), 0.2);
+    assert_close(num(f, "pre_activation_mean"), -2.8);
+    assert_eq!(f.remedies[0].label(), "model.bias_init=0.0");
+    assert_eq!(
+        f.remedies
+            .iter()
+            .filter(|r| r.change.contains_key("model.bias_init"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn dead_units_driven_by_the_weights_do_not_blame_the_biases() {
+    let mut case = Case::healthy();
+    kill(case.site("hidden.1"), 0..UNITS);
+    let layer = layer_mut(&mut case.probe, "hidden.1");
+    // The weights push the layer down (-2.0); its biases barely (-0.1).
+    layer.bias_mean = -0.1;
+    layer.pre_mean = Some(-2.1);
+    let f = only(&case.run(), "dead-units").clone();
+    assert!(!f.message.contains("biases"), "{}", f.message);
+    assert!(f.evidence.get("root_cause").is_none());
+    // Without a measured pre-activation mean (a conv layer), nothing is claimed either.
+    let mut case = Case::healthy();
+    case.spec = spec(|s| s.model.bias_init = -3.0);
+    kill(case.site("hidden.1"), 0..UNITS);
+    layer_mut(&mut case.probe, "hidden.1").bias_mean = -3.0;
+    let f = only(&case.run(), "dead-units").clone();
+    assert!(f.evidence.get("root_cause").is_none());
 }

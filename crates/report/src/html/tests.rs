@@ -131,6 +131,7 @@ fn fix_report(d: &Diagnosis) -> FixReport {
         fixed_spec: Some("[train]\nlearning_rate = 0.001\n".into()),
         seconds: 3.0,
         imported_metric: None,
+        screened: Vec::new(),
     }
 }
 
