@@ -308,3 +308,31 @@ fn biases_far_from_zero_are_named_as_the_cause_and_resetting_them_cures() {
     assert_eq!(cure["verdict"], "cured", "{report:#}");
     assert!(mean_primary(&cure["outcome"]) > mean_primary(&report["original"]) + 0.1);
 }
+
+#[test]
+fn a_net_born_dead_by_depth_is_cured_by_width_and_leaky_relu_is_screened_out() {
+    let t = TestDir::new();
+    t.train(&config("broken/digits-born-dead.toml"), "run", &[]);
+    let report = json(&t.expect(&["fix", "run", "-q", "--seeds", "2", "--format", "json"], 0));
+    let cure = best(&report);
+    assert_eq!(cure["verdict"], "cured", "{report:#}");
+    assert!(
+        cure["candidate"]["label"]
+            .as_str()
+            .unwrap()
+            .starts_with("model.hidden="),
+        "{report:#}"
+    );
+    // Leaky ReLU cannot help a layer dead on every input from the start: screened out before
+    // any training, with the reason.
+    let screened = report["screened"].as_array().expect("screened candidates");
+    let leaky = screened
+        .iter()
+        .find(|s| s["label"] == "model.activation=leaky_relu")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert!(
+        leaky["why"].as_str().unwrap().contains("born dead"),
+        "{leaky:#}"
+    );
+    assert!(leaky["added"].as_array().unwrap().is_empty());
+}
