@@ -374,7 +374,7 @@ fn close(ours: f64, theirs: f64) -> bool {
 #[test]
 fn imported_models_compute_what_pytorch_measured() {
     use burn::tensor::{Tensor as T, TensorData as D};
-    use nd_spec::{DataSpec, DatasetName, Holdout, Task, TrainSpec};
+    use nd_spec::{DataSpec, Task, TrainSpec};
     let device = nd_train::device(nd_spec::Backend::Flex).unwrap();
     for model in [
         "digits-mlp",
@@ -407,24 +407,16 @@ fn imported_models_compute_what_pytorch_measured() {
                 },
             )
             .unwrap();
-            let data = DataSpec {
-                dataset: DatasetName::Csv,
-                path: Some(fixture(model, "data.csv.gz")),
-                target: Some(if classification { "label" } else { "target" }.into()),
-                task: Some(if classification {
+            let data = DataSpec::imported(
+                fixture(model, "data.csv.gz"),
+                if classification { "label" } else { "target" },
+                if classification {
                     Task::Classification
                 } else {
                     Task::Regression
-                }),
-                standardize: false,
-                target_scale: Default::default(),
-                limit: 0,
-                samples: 1000,
-                noise: 0.1,
-                image: None,
-                holdout: Holdout::None,
-                classes: classification.then_some(imported.lowered.outputs),
-            };
+                },
+                Some(imported.lowered.outputs),
+            );
             let spec = imported
                 .spec(model, data, None, TrainSpec::default(), Default::default())
                 .unwrap()

@@ -234,14 +234,7 @@ pub fn compare(
             }
         }
         let trained = main.expect("at least one seed");
-        let mut slug = candidate.slug();
-        let base = slug.clone();
-        let mut n = 1;
-        while slugs.contains(&slug) {
-            n += 1;
-            slug = format!("{base}-{n}");
-        }
-        slugs.push(slug.clone());
+        let slug = candidate.unique_slug(&mut slugs);
         let run = PendingRun::create(&pending.dir().join(&slug), true)?;
         run.write(&changed, data, &trained)?;
         run.commit()?;

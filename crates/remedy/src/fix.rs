@@ -153,6 +153,36 @@ impl Candidate {
     }
 }
 
+impl Candidate {
+    /// Rewrites the label from the changes (`key=value, key=value`), after they were edited.
+    fn relabel(&mut self) {
+        self.label = join_changes(&self.changes);
+    }
+
+    /// A directory name not yet in `taken`: the slug, or the slug with `-2`, `-3`, ... when
+    /// two candidates clean up the same. The name is added to `taken`.
+    pub(crate) fn unique_slug(&self, taken: &mut Vec<String>) -> String {
+        let base = self.slug();
+        let mut slug = base.clone();
+        let mut n = 1;
+        while taken.contains(&slug) {
+            n += 1;
+            slug = format!("{base}-{n}");
+        }
+        taken.push(slug.clone());
+        slug
+    }
+}
+
+/// `key=value, key=value`.
+fn join_changes(changes: &[(String, String)]) -> String {
+    changes
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The longest candidate directory name ([`Candidate::slug`]).
 pub const MAX_SLUG_BYTES: usize = 100;
 
@@ -281,17 +311,8 @@ pub fn screen(
         let healthy =
             !added.is_empty() && sick_at_init(&repaired.apply(spec)?, data, device)?.is_none();
         if healthy {
-            let list = added
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            repaired.label = repaired
-                .changes
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = join_changes(&added);
+            repaired.relabel();
             repaired.why = format!(
                 "{}; screened at initialization: {why}, so {list} comes with it",
                 repaired.why
@@ -345,12 +366,7 @@ pub fn rates_from_lr_find(
                             *value = rate.clone();
                         }
                     }
-                    candidate.label = candidate
-                        .changes
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    candidate.relabel();
                     candidate.why = format!(
                         "{}; the rate is the range test's (lr-find, Smith 2017): where the smoothed loss fell fastest",
                         candidate.why
@@ -945,14 +961,7 @@ pub fn fix(
         let (trained, seconds) = main.expect("at least one seed");
         let pending = pending.as_ref().expect("candidates imply a fix directory");
         // Two candidates whose names clean up the same get their own directories.
-        let mut slug = candidate.slug();
-        let base = slug.clone();
-        let mut n = 1;
-        while slugs.contains(&slug) {
-            n += 1;
-            slug = format!("{base}-{n}");
-        }
-        slugs.push(slug.clone());
+        let slug = candidate.unique_slug(&mut slugs);
         let run_dir = pending.dir().join(&slug);
         let label = dir.join(&slug).display().to_string();
         let candidate_run = PendingRun::create(&run_dir, true)?;

@@ -222,6 +222,29 @@ fn default_samples() -> usize {
 fn default_noise() -> f64 {
     0.1
 }
+impl DataSpec {
+    /// The `[data]` section of a model trained elsewhere: the user's CSV file as it is (no
+    /// standardization: the model's preprocessing is already in the file), every row a training
+    /// row unless the file has an `is_test` column, and for classification `classes` classes
+    /// (the model's outputs).
+    pub fn imported(path: PathBuf, target: &str, task: Task, classes: Option<usize>) -> DataSpec {
+        DataSpec {
+            dataset: DatasetName::Csv,
+            path: Some(path),
+            target: Some(target.to_string()),
+            task: Some(task),
+            standardize: false,
+            target_scale: TargetScale::None,
+            limit: 0,
+            samples: default_samples(),
+            noise: default_noise(),
+            image: None,
+            holdout: Holdout::None,
+            classes: classes.filter(|_| task == Task::Classification),
+        }
+    }
+}
+
 impl ModelSpec {
     /// A `[model]` section of `kind` with these hidden widths (conv channels for a cnn) and
     /// every other key at its default.

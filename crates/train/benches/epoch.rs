@@ -425,7 +425,7 @@ fn ops_on(c: &mut Criterion, name: &str, device: &Device) {
 
 /// Reading each shipped PyTorch model, every format, into a network on flex.
 fn import(c: &mut Criterion) {
-    use nd_spec::{DataSpec, DatasetName, Holdout, OutputActivation, Task, TrainSpec};
+    use nd_spec::{DataSpec, OutputActivation, Task, TrainSpec};
     let device = nd_train::device(Backend::Flex).expect("flex is always built");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models");
     let mut group = c.benchmark_group("import");
@@ -448,24 +448,16 @@ fn import(c: &mut Criterion) {
                 ..Default::default()
             };
             let regression = model.starts_with("diabetes");
-            let data = DataSpec {
-                dataset: DatasetName::Csv,
-                path: Some(dir.join(model).join("data.csv.gz")),
-                target: Some(if regression { "target" } else { "label" }.into()),
-                task: Some(if regression {
+            let data = DataSpec::imported(
+                dir.join(model).join("data.csv.gz"),
+                if regression { "target" } else { "label" },
+                if regression {
                     Task::Regression
                 } else {
                     Task::Classification
-                }),
-                standardize: false,
-                target_scale: Default::default(),
-                limit: 0,
-                samples: 1000,
-                noise: 0.1,
-                image: None,
-                holdout: Holdout::None,
-                classes: None,
-            };
+                },
+                None,
+            );
             group.bench_function(format!("{model}_{format}"), |b| {
                 b.iter(|| {
                     let imported = nd_import::import(&path, &options).expect("a shipped model");

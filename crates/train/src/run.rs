@@ -92,6 +92,29 @@ pub struct Summary {
     pub version: String,
 }
 
+impl Summary {
+    /// What a run of `spec` on `data` with `network` says before anything is trained: no epoch
+    /// run, no metrics, no checksums yet.
+    fn of(spec: &CheckedSpec, data: &Dataset, network: &Network) -> Summary {
+        Summary {
+            name: spec.name.clone(),
+            dataset: data.name.clone(),
+            task: spec.task().to_string(),
+            backend: spec.train.backend.to_string(),
+            device: crate::describe(spec.train.backend).ok(),
+            seed: spec.train.seed,
+            epochs_planned: spec.train.epochs,
+            epochs_run: 0,
+            final_metrics: None,
+            parameters: network.num_params(),
+            seconds: 0.0,
+            stopped_early: None,
+            sha256: std::collections::BTreeMap::new(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
 /// Temporary directories of runs being written in this process, so that an interrupt handler
 /// can remove them ([`remove_partial_runs`]).
 static PARTIAL_RUNS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
@@ -206,20 +229,12 @@ impl PendingRun {
             jsonl(&trained.health).as_bytes(),
         )?;
         let summary = Summary {
-            name: spec.name.clone(),
-            dataset: data.name.clone(),
-            task: spec.task().to_string(),
-            backend: spec.train.backend.to_string(),
-            device: crate::describe(spec.train.backend).ok(),
-            seed: spec.train.seed,
-            epochs_planned: spec.train.epochs,
             epochs_run: trained.metrics.len(),
             final_metrics: trained.metrics.last().cloned(),
-            parameters: trained.network.num_params(),
             seconds: trained.seconds,
             stopped_early: trained.stopped_early.clone(),
             sha256,
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            ..Summary::of(spec, data, &trained.network)
         };
         let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
         write_file(&self.temp.join(SUMMARY_FILE), json.as_bytes())
@@ -241,20 +256,10 @@ impl PendingRun {
         let mut sha256 = std::collections::BTreeMap::new();
         sha256.insert(FINAL_WEIGHTS.to_string(), file_sha256(&path)?);
         let summary = Summary {
-            name: spec.name.clone(),
-            dataset: data.name.clone(),
-            task: spec.task().to_string(),
-            backend: spec.train.backend.to_string(),
-            device: crate::describe(spec.train.backend).ok(),
-            seed: spec.train.seed,
             epochs_planned: 0,
-            epochs_run: 0,
             final_metrics: Some(measured.clone()),
-            parameters: network.num_params(),
-            seconds: 0.0,
-            stopped_early: None,
             sha256,
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            ..Summary::of(spec, data, network)
         };
         let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
         write_file(&self.temp.join(SUMMARY_FILE), json.as_bytes())

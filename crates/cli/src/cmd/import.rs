@@ -10,8 +10,8 @@ use nd_data::Dataset;
 use nd_import::{ImportOptions, Imported};
 use nd_models::Network;
 use nd_spec::{
-    Activation, Backend, CheckedSpec, DataSpec, DatasetName, Holdout, ModelKind, Optimizer,
-    OutputActivation, Spec, Task, TrainSpec,
+    Activation, Backend, CheckedSpec, DataSpec, ModelKind, Optimizer, OutputActivation, Spec, Task,
+    TrainSpec,
 };
 use nd_train::{EpochMetrics, PendingRun};
 
@@ -146,18 +146,13 @@ pub fn load(model: &Path, flags: &ImportFlags, recipe: &RecipeFlags) -> anyhow::
         );
     }
     let data_spec = DataSpec {
-        dataset: DatasetName::Csv,
-        path: Some(std::fs::canonicalize(data_path).unwrap_or_else(|_| data_path.to_path_buf())),
-        target: Some(target),
-        task: Some(task),
         standardize: flags.standardize,
-        target_scale: Default::default(),
-        limit: 0,
-        samples: 1000,
-        noise: 0.1,
-        image: None,
-        holdout: Holdout::None,
-        classes: (task == Task::Classification).then_some(outputs),
+        ..DataSpec::imported(
+            std::fs::canonicalize(data_path).unwrap_or_else(|_| data_path.to_path_buf()),
+            &target,
+            task,
+            Some(outputs),
+        )
     };
     let mut train = user_spec
         .as_ref()
