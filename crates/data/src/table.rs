@@ -62,17 +62,20 @@ pub(crate) fn gunzip(bytes: &[u8], file: &str) -> Result<Vec<u8>, DataError> {
     Ok(out)
 }
 
-/// Parses CSV text: a header row, then rows of numbers. `target` names the target column;
-/// for classification its values must be class ids (integers `0..=MAX_LABEL`).
-/// The header row's names.
-pub(crate) fn header(text: &[u8], file: &str) -> Result<Vec<String>, DataError> {
+/// A reader of CSV text with or without a UTF-8 byte order mark, rows of any length (the
+/// callers check them), no header handling of its own.
+fn reader(text: &[u8]) -> csv::Reader<&[u8]> {
     let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new()
+    csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(text);
+        .from_reader(text)
+}
+
+/// The header row's names.
+pub(crate) fn header(text: &[u8], file: &str) -> Result<Vec<String>, DataError> {
     let mut record = csv::ByteRecord::new();
-    let found = reader
+    let found = reader(text)
         .read_byte_record(&mut record)
         .map_err(|e| DataError::Csv {
             file: file.into(),
@@ -88,12 +91,10 @@ pub(crate) fn header(text: &[u8], file: &str) -> Result<Vec<String>, DataError> 
         .collect())
 }
 
+/// Parses CSV text: a header row, then rows of numbers. `target` names the target column;
+/// for classification its values must be class ids (integers `0..=MAX_LABEL`).
 pub(crate) fn parse(text: &[u8], file: &str, target: &str, task: Task) -> Result<Table, DataError> {
-    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text);
+    let mut reader = reader(text);
     let mut record = csv::ByteRecord::new();
     let csv_error = |e: csv::Error| DataError::Csv {
         file: file.into(),

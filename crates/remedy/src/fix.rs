@@ -919,9 +919,11 @@ pub fn fix(
             let s = s.check()?;
             let mut progress = observer.training(&format!("{} seed {seed}", candidate.label));
             let t0 = Instant::now();
-            let trained = match (start, imported) {
-                (Start::Revived, Some(weights)) => {
-                    let network = crate::revive::recycle(
+            // Where its training starts: the imported weights (revived, or as they are), or a
+            // fresh initialization from the seed.
+            let start_from = match (start, imported) {
+                (Start::Revived, Some(weights)) => Some(
+                    crate::revive::recycle(
                         &s,
                         original.data,
                         &original.diagnosis.probe,
@@ -929,29 +931,23 @@ pub fn fix(
                         seed,
                         device,
                     )?
-                    .network;
-                    nd_train::fit(
-                        network,
-                        &s,
-                        original.data,
-                        device,
-                        s.train.epochs,
-                        progress.as_mut(),
-                    )?
-                }
-                (Start::ImportedWeights, Some(weights)) => {
-                    let fresh = nd_train::init_network(&s, original.data, device)?;
-                    let network = fresh.with_weights_of(weights);
-                    nd_train::fit(
-                        network,
-                        &s,
-                        original.data,
-                        device,
-                        s.train.epochs,
-                        progress.as_mut(),
-                    )?
-                }
-                _ => nd_train::train(&s, original.data, device, progress.as_mut())?,
+                    .network,
+                ),
+                (Start::ImportedWeights, Some(weights)) => Some(
+                    nd_train::init_network(&s, original.data, device)?.with_weights_of(weights),
+                ),
+                _ => None,
+            };
+            let trained = match start_from {
+                Some(network) => nd_train::fit(
+                    network,
+                    &s,
+                    original.data,
+                    device,
+                    s.train.epochs,
+                    progress.as_mut(),
+                )?,
+                None => nd_train::train(&s, original.data, device, progress.as_mut())?,
             };
             push_metrics(&mut metrics, seed, &trained);
             if main.is_none() {

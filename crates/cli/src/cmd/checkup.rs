@@ -77,15 +77,7 @@ fn prepare_outputs(
     chosen_report: &Option<PathBuf>,
     args: &CheckupArgs,
 ) -> anyhow::Result<()> {
-    if std::fs::symlink_metadata(out).is_ok() {
-        nd_train::check_replaceable(out)?;
-        if !args.force {
-            anyhow::bail!(
-                "{}: run directory already exists (use --force to replace it)",
-                out.display()
-            );
-        }
-    }
+    crate::cmd::fix::check_out_dir(out, args.force, "run")?;
     crate::cmd::fix::check_fix_dir(&nd_remedy::fix_dir(out), args.force)?;
     // The default report goes beside the run: an existing file there must be a report too.
     let default_report = default_report_path(out);

@@ -99,15 +99,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
         Some(out) => settings::run_dir(Some(out), &spec)?,
         None => nd_remedy::compare_dir(std::path::Path::new("runs"), &spec.name),
     };
-    if std::fs::symlink_metadata(&dir).is_ok() {
-        nd_train::check_replaceable(&dir)?;
-        if !args.force {
-            anyhow::bail!(
-                "{}: compare directory already exists (use --force to replace it)",
-                dir.display()
-            );
-        }
-    }
+    crate::cmd::fix::check_out_dir(&dir, args.force, "compare")?;
     let device = nd_train::device(spec.train.backend)?;
     let options = CompareOptions {
         activations: args.activation,

@@ -50,12 +50,18 @@ impl FixFlags {
 /// Refuses, before any training, a fix directory that exists and may not be replaced: without
 /// `--force`, or (with it) when it is not a neuron-doctor fix directory.
 pub fn check_fix_dir(fix_dir: &std::path::Path, force: bool) -> anyhow::Result<()> {
-    if std::fs::symlink_metadata(fix_dir).is_ok() {
-        nd_train::check_replaceable(fix_dir)?;
+    check_out_dir(fix_dir, force, "fix")
+}
+
+/// Refuses, before any work, a `kind` directory (run, fix, compare) that exists and may not be
+/// replaced: without `force`, or (with it) when it is not one neuron-doctor wrote.
+pub fn check_out_dir(dir: &std::path::Path, force: bool, kind: &str) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(dir).is_ok() {
+        nd_train::check_replaceable(dir)?;
         if !force {
             anyhow::bail!(
-                "{}: fix directory already exists (use --force to replace it)",
-                fix_dir.display()
+                "{}: {kind} directory already exists (use --force to replace it)",
+                dir.display()
             );
         }
     }

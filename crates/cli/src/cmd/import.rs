@@ -358,15 +358,7 @@ pub fn write_run(loaded: &Loaded, out: Option<PathBuf>, force: bool) -> anyhow::
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     // Refuse an unusable --out before reading anything.
     if let Some(out) = &args.out {
-        if std::fs::symlink_metadata(out).is_ok() {
-            nd_train::check_replaceable(out)?;
-            if !args.force {
-                anyhow::bail!(
-                    "{}: run directory already exists (use --force to replace it)",
-                    out.display()
-                );
-            }
-        }
+        crate::cmd::fix::check_out_dir(out, args.force, "run")?;
     }
     let loaded = load(&args.model, &args.flags, &args.recipe)?;
     let dir = write_run(&loaded, args.out, args.force)?;
