@@ -72,16 +72,55 @@ impl Drop for TrainProgress {
     }
 }
 
-/// One bar per candidate training.
+/// One bar per candidate trained in this process; one bar over all tasks for trainings in
+/// other processes or on a cluster (done of total, with running, pending and failed).
 pub struct FixProgress {
-    /// Hide the bars.
-    pub quiet: bool,
+    quiet: bool,
+    tasks: Option<ProgressBar>,
+}
+
+impl FixProgress {
+    /// Progress, hidden when `quiet`.
+    pub fn new(quiet: bool) -> Self {
+        Self { quiet, tasks: None }
+    }
 }
 
 impl nd_remedy::FixObserver for FixProgress {
     fn training(&mut self, label: &str) -> Box<dyn Observer + '_> {
         tracing::info!(candidate = label, "training");
         Box::new(TrainProgress::new(label, self.quiet))
+    }
+
+    fn tasks(&mut self, tally: &nd_remedy::Tally) {
+        tracing::info!(?tally, "trainings");
+        let quiet = self.quiet;
+        let bar = self.tasks.get_or_insert_with(|| {
+            let bar = if quiet {
+                ProgressBar::hidden()
+            } else {
+                ProgressBar::new(tally.total as u64)
+            };
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>32} [{bar:30}] {pos}/{len} done, {msg} {elapsed_precise}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix("trainings");
+            bar
+        });
+        bar.set_length(tally.total as u64);
+        bar.set_position((tally.done + tally.failed) as u64);
+        bar.set_message(format!(
+            "{} running, {} pending, {} failed",
+            tally.running, tally.pending, tally.failed
+        ));
+        if tally.done + tally.failed == tally.total {
+            bar.finish_and_clear();
+            self.tasks = None;
+        }
     }
 }
 

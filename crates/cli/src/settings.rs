@@ -45,6 +45,49 @@ impl Overrides {
     }
 }
 
+/// Where `fix`, `checkup` and `compare` train their candidates.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ExecutorFlags {
+    /// Where the candidate trainings run: `local`, processes of this binary on this machine
+    /// (--jobs at once), or `slurm`, one job array on the cluster (its partition, account, time
+    /// limit, CPUs and GPUs per task from the spec's [executor] section; the runs' directory
+    /// must be on storage the nodes share). Default: the spec's [executor] kind, else local.
+    #[arg(long, value_name = "KIND")]
+    pub executor: Option<nd_spec::ExecutorKind>,
+    /// local: trainings at once (default: the spec's executor.jobs, else the number of cores).
+    /// Every run is the same whatever the number: each trains in its own process.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+impl ExecutorFlags {
+    /// The executor these flags and the spec's `[executor]` section choose.
+    pub fn executor(&self, spec: &nd_spec::ExecutorSpec) -> anyhow::Result<nd_remedy::Executor> {
+        if self.jobs == Some(0) {
+            anyhow::bail!("--jobs 0: run at least 1 training at a time");
+        }
+        let program = std::env::current_exe()
+            .context("cannot find this program's own path, which the executor runs")?;
+        let kind = self.executor.unwrap_or(spec.kind);
+        if kind == nd_spec::ExecutorKind::Slurm && self.jobs.is_some() {
+            anyhow::bail!("--jobs is for --executor local: on Slurm the cluster decides how many tasks run at once");
+        }
+        Ok(match kind {
+            nd_spec::ExecutorKind::Local => nd_remedy::Executor::Local {
+                program,
+                jobs: self
+                    .jobs
+                    .or(spec.jobs)
+                    .unwrap_or_else(nd_executor::default_jobs),
+            },
+            nd_spec::ExecutorKind::Slurm => nd_remedy::Executor::Slurm {
+                program,
+                settings: nd_remedy::SlurmSettings::of(spec),
+            },
+        })
+    }
+}
+
 /// Reads a spec file, applies overrides, validates, and makes a csv path absolute so the
 /// resolved spec works from anywhere (the run directory keeps a copy).
 pub fn load_spec(path: &Path, overrides: &Overrides) -> anyhow::Result<CheckedSpec> {

@@ -9,6 +9,7 @@ mod backend;
 mod compare;
 mod diagnose;
 mod errors;
+mod executor;
 mod fix;
 mod import;
 mod safety;

@@ -315,6 +315,7 @@ impl Imported {
             model,
             train,
             doctor,
+            executor: Default::default(),
             source: Some(SourceSpec {
                 file: std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone()),
                 format: self.format.as_str().to_string(),

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use nd_data::Dataset;
+use nd_executor::{Executor, Job, JobFailure};
 use nd_probe::Severity;
 use nd_spec::{Activation, CheckedSpec, Init, Task};
 use nd_train::{EpochMetrics, PendingRun};
@@ -41,6 +42,8 @@ pub struct CompareOptions {
     pub diagnose: DiagnoseOptions,
     /// Replace an existing compare directory.
     pub force: bool,
+    /// Where the trainings run.
+    pub executor: Executor,
 }
 
 /// One setting of the grid.
@@ -141,6 +144,12 @@ pub struct CompareReport {
     pub dir: String,
     /// Wall time.
     pub seconds: f64,
+    /// Trainings that failed (their setting is left out: a paired seed is missing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<JobFailure>,
+    /// Where the trainings ran (`in-process`, `local (2 jobs at once)`, `slurm`).
+    #[serde(default)]
+    pub executor: String,
 }
 
 /// The grid: activations in the order given, each with its initializations.
@@ -184,7 +193,10 @@ pub fn compare(
         .map(|i| spec.train.seed.wrapping_add(i))
         .collect();
     let pending = PendingRun::create(dir, options.force)?;
-    let mut results = Vec::new();
+    // Every setting on every seed is one job, run by the executor (here, in other processes
+    // or on a cluster); each writes a run: `<slug>` for the spec's seed, `<slug>@seed-N`.
+    let mut jobs = Vec::new();
+    let mut planned = Vec::new();
     let mut slugs: Vec<String> = Vec::new();
     for setting in settings {
         let candidate = Candidate {
@@ -198,6 +210,36 @@ pub fn compare(
             revive: false,
         };
         let changed = candidate.apply(spec)?;
+        let slug = candidate.unique_slug(&mut slugs);
+        for (k, &seed) in seeds.iter().enumerate() {
+            let mut s = changed.spec().clone();
+            s.train.seed = seed;
+            let out = if k == 0 {
+                pending.dir().join(&slug)
+            } else {
+                pending.dir().join(format!("{slug}@seed-{seed}"))
+            };
+            jobs.push(Job::new(
+                format!("{} seed {seed}", setting.label),
+                s.check()?,
+                out,
+            ));
+        }
+        planned.push((setting, changed, slug));
+    }
+    let mut runs = options
+        .executor
+        .run(
+            jobs,
+            data,
+            device,
+            &pending.dir().join(nd_train::JOBS_DIR),
+            observer,
+        )?
+        .into_iter();
+    let mut results = Vec::new();
+    let mut failed = Vec::new();
+    for (setting, changed, slug) in planned {
         let mut metrics = SeedMetrics {
             seeds: Vec::new(),
             primary: Vec::new(),
@@ -207,13 +249,17 @@ pub fn compare(
         let mut seconds_to_target = Vec::new();
         let mut epoch_seconds = Vec::new();
         let mut main = None;
+        let mut setting_failed = false;
         for &seed in &seeds {
-            let mut s = changed.spec().clone();
-            s.train.seed = seed;
-            let s = s.check()?;
-            let mut progress = observer.training(&format!("{} seed {seed}", setting.label));
-            let trained = nd_train::train(&s, data, device, progress.as_mut())?;
-            drop(progress);
+            let trained = match runs.next().expect("one result per job") {
+                Ok(path) => nd_train::Run::open(&path)?.trained(data, device)?,
+                Err(failure) => {
+                    tracing::warn!(%failure, "a setting's training failed");
+                    failed.push(failure);
+                    setting_failed = true;
+                    continue;
+                }
+            };
             let last = trained.metrics.last();
             metrics.seeds.push(seed);
             metrics
@@ -233,11 +279,10 @@ pub fn compare(
                 main = Some(trained);
             }
         }
-        let trained = main.expect("at least one seed");
-        let slug = candidate.unique_slug(&mut slugs);
-        let run = PendingRun::create(&pending.dir().join(&slug), true)?;
-        run.write(&changed, data, &trained)?;
-        run.commit()?;
+        // A setting missing a paired seed cannot be set beside the others.
+        let Some(trained) = main.filter(|_| !setting_failed) else {
+            continue;
+        };
         let label = dir.join(&slug).display().to_string();
         let diagnosis = diagnose_networks(
             &label,
@@ -290,7 +335,9 @@ pub fn compare(
                 .collect(),
         });
     }
+    let temp = pending.dir().to_path_buf();
     let dir_out = pending.commit()?;
+    crate::fix::relocate_logs(&mut failed, &temp, &dir_out);
     let (best, why) = recommend(&results, options.target, regression);
     Ok(CompareReport {
         name: spec.name.clone(),
@@ -307,6 +354,8 @@ pub fn compare(
         why,
         dir: dir_out.display().to_string(),
         seconds: start.elapsed().as_secs_f64(),
+        failed,
+        executor: options.executor.describe(),
     })
 }
 

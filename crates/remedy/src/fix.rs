@@ -7,10 +7,12 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use nd_data::Dataset;
+pub(crate) use nd_executor::Progress as FixObserver;
+use nd_executor::{Executor, Job, JobFailure};
 use nd_models::Network;
 use nd_probe::{Finding, Severity};
 use nd_spec::{CheckedSpec, Init, Spec, Task};
-use nd_train::{EpochMetrics, Observer, PendingRun, Trained};
+use nd_train::{EpochMetrics, PendingRun, Trained};
 use serde::{Deserialize, Serialize};
 
 use crate::diagnosis::{diagnose_networks, DiagnoseOptions, Diagnosis};
@@ -647,6 +649,8 @@ pub struct FixOptions {
     /// for a fix verified on another backend than the run was trained on, so that every
     /// number compared comes from the same backend.
     pub retrain_original: bool,
+    /// Where the trainings run.
+    pub executor: Executor,
 }
 
 /// What `fix` found.
@@ -678,6 +682,12 @@ pub struct FixReport {
     /// companion change, or dropped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub screened: Vec<Screened>,
+    /// Trainings that failed (their candidate is not judged: a paired seed is missing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<JobFailure>,
+    /// Where the trainings ran (`in-process`, `local (2 jobs at once)`, `slurm`).
+    #[serde(default)]
+    pub executor: String,
 }
 
 /// A candidate screened at initialization and found sick.
@@ -697,16 +707,52 @@ impl FixReport {
         self.best.map(|i| &self.candidates[i])
     }
 
+    /// How much was trained: `3 candidates x 2 seeds and the original's other seeds`.
+    pub fn executor_summary(&self) -> String {
+        let seeds = self.original.metrics.seeds.len().max(1);
+        let candidates = self.candidates.len() + self.failed_candidates();
+        format!(
+            "{candidates} candidate{} x {seeds} seed{}",
+            if candidates == 1 { "" } else { "s" },
+            if seeds == 1 { "" } else { "s" }
+        )
+    }
+
+    /// Candidates not judged because a training failed.
+    pub fn failed_candidates(&self) -> usize {
+        let mut labels: Vec<&str> = self
+            .failed
+            .iter()
+            .filter_map(|f| f.label.rsplit_once(" seed ").map(|(l, _)| l))
+            .collect();
+        labels.sort_unstable();
+        labels.dedup();
+        labels.len()
+    }
+
     /// True when a candidate cured the model.
     pub fn cured(&self) -> bool {
         self.best().is_some_and(|b| b.verdict == Verdict::Cured)
     }
 }
 
-/// Reports progress of the candidates.
-pub trait FixObserver {
-    /// An observer for training `label` (one per training).
-    fn training(&mut self, label: &str) -> Box<dyn Observer + '_>;
+/// Points failed jobs' logs at where they are once the directory holding them was moved from
+/// its temporary name into place.
+pub(crate) fn relocate_logs(failed: &mut [JobFailure], temp: &Path, committed: &Path) {
+    for failure in failed {
+        if let Some(log) = &failure.log {
+            if let Ok(rest) = Path::new(log).strip_prefix(temp) {
+                failure.log = Some(committed.join(rest).display().to_string());
+            }
+        }
+    }
+}
+
+/// A spec with another seed.
+fn with_seed(spec: &CheckedSpec, seed: u64) -> Result<CheckedSpec, RemedyError> {
+    let mut s = spec.spec().clone();
+    s.train.seed = seed;
+    Ok(s.check()?)
 }
 
 /// The fix directory beside a run: `<run>.fix`. A path without a final name (`.`, `..`,
@@ -839,47 +885,123 @@ pub fn fix(
     } else {
         Some(PendingRun::create(&dir, options.force)?)
     };
-    // The original with the other seeds: the noise floor every gain must beat. For an imported
-    // model, the baseline: its weights trained on under the recipe.
-    let mut baseline_diagnosis = None;
-    if !candidates.is_empty() {
+    // Every training is one job: the original's other seeds (for an imported model, its
+    // weights trained on under the recipe: the baseline) and each candidate on every seed. The
+    // executor runs them, here or in other processes or on a cluster, and each writes a run
+    // directory: `<slug>` for a candidate's own seed, `<slug>@seed-N` for the others,
+    // `original@seed-N` for the original's.
+    let mut jobs = Vec::new();
+    let mut planned = Vec::new();
+    if let Some(pending) = &pending {
+        let root = pending.dir();
         for &seed in retrained_seeds {
-            let mut s = spec.spec().clone();
-            s.train.seed = seed;
-            let s = s.check()?;
-            let trained = match imported {
-                Some(start) => {
-                    let mut progress =
-                        observer.training(&format!("imported, trained on, seed {seed}"));
-                    nd_train::fit(
-                        start.clone(),
-                        &s,
-                        original.data,
-                        device,
-                        s.train.epochs,
-                        progress.as_mut(),
-                    )?
-                }
-                None => {
-                    let mut progress = observer.training(&format!("original seed {seed}"));
-                    nd_train::train(&s, original.data, device, progress.as_mut())?
-                }
+            let label = match imported {
+                Some(_) => format!("imported, trained on, seed {seed}"),
+                None => format!("original seed {seed}"),
             };
-            push_metrics(&mut original_metrics, seed, &trained);
-            if imported.is_some() && baseline_diagnosis.is_none() {
-                // Its start is the imported weights, not an initialization: the checks of
-                // the network as born do not apply.
-                baseline_diagnosis = Some(diagnose_networks(
-                    &format!("{} (trained on)", original.dir.display()),
-                    &s,
-                    original.data,
-                    None,
-                    &trained.network,
-                    &trained.metrics,
-                    &options.diagnose,
-                    device,
-                ));
+            jobs.push(
+                Job::new(
+                    label,
+                    with_seed(spec, seed)?,
+                    root.join(format!("original@seed-{seed}")),
+                )
+                .starting_from(imported.cloned()),
+            );
+        }
+        let mut slugs = vec!["original".to_string()];
+        for candidate in candidates {
+            let start = match imported {
+                None => Start::Scratch,
+                Some(_) if candidate.revive => Start::Revived,
+                Some(_) if keeps_weights(&candidate) => Start::ImportedWeights,
+                Some(_) => Start::Scratch,
+            };
+            let mut changed = candidate.apply(spec)?;
+            if start == Start::Scratch && changed.source.is_some() {
+                // Trained from scratch, it no longer descends from the imported file.
+                let mut plain = changed.into_inner();
+                plain.source = None;
+                changed = plain.check()?;
             }
+            // Two candidates whose names clean up the same get their own directories.
+            let slug = candidate.unique_slug(&mut slugs);
+            for (k, &seed) in seeds.iter().enumerate() {
+                let s = with_seed(&changed, seed)?;
+                // Where its training starts: the imported weights (revived, or as they are), or
+                // a fresh initialization from the seed.
+                let start_from = match (start, imported) {
+                    (Start::Revived, Some(weights)) => Some(
+                        crate::revive::recycle(
+                            &s,
+                            original.data,
+                            &original.diagnosis.probe,
+                            weights,
+                            seed,
+                            device,
+                        )?
+                        .network,
+                    ),
+                    (Start::ImportedWeights, Some(weights)) => Some(
+                        nd_train::init_network(&s, original.data, device)?.with_weights_of(weights),
+                    ),
+                    _ => None,
+                };
+                let out = if k == 0 {
+                    root.join(&slug)
+                } else {
+                    root.join(format!("{slug}@seed-{seed}"))
+                };
+                jobs.push(
+                    Job::new(format!("{} seed {seed}", candidate.label), s, out)
+                        .starting_from(start_from),
+                );
+            }
+            planned.push((candidate, start, changed, slug));
+        }
+    }
+    let mut results = match &pending {
+        Some(pending) => options
+            .executor
+            .run(
+                jobs,
+                original.data,
+                device,
+                &pending.dir().join(nd_train::JOBS_DIR),
+                observer,
+            )?
+            .into_iter(),
+        None => Vec::new().into_iter(),
+    };
+    let mut failed = Vec::new();
+    // The original with the other seeds: the noise floor every gain must beat. For an imported
+    // model, the baseline: its weights trained on under the recipe. Without it nothing can be
+    // judged, so a failure here ends the fix.
+    let mut baseline_diagnosis = None;
+    for &seed in if pending.is_some() {
+        retrained_seeds
+    } else {
+        &[]
+    } {
+        let path = results
+            .next()
+            .expect("one result per job")
+            .map_err(|f| RemedyError::Baseline(Box::new(f)))?;
+        let run = nd_train::Run::open(&path)?;
+        let trained = run.trained(original.data, device)?;
+        push_metrics(&mut original_metrics, seed, &trained);
+        if imported.is_some() && baseline_diagnosis.is_none() {
+            // Its start is the imported weights, not an initialization: the checks of the
+            // network as born do not apply.
+            baseline_diagnosis = Some(diagnose_networks(
+                &format!("{} (trained on)", original.dir.display()),
+                &run.spec,
+                original.data,
+                None,
+                &trained.network,
+                &trained.metrics,
+                &options.diagnose,
+                device,
+            ));
         }
     }
     let original_outcome = match &baseline_diagnosis {
@@ -892,77 +1014,35 @@ pub fn fix(
         None => Outcome::of(original, original_metrics),
     };
     let mut judged = Vec::new();
-    let mut slugs: Vec<String> = Vec::new();
-    for candidate in candidates {
-        let start = match imported {
-            None => Start::Scratch,
-            Some(_) if candidate.revive => Start::Revived,
-            Some(_) if keeps_weights(&candidate) => Start::ImportedWeights,
-            Some(_) => Start::Scratch,
-        };
-        let mut changed = candidate.apply(spec)?;
-        if start == Start::Scratch && changed.source.is_some() {
-            // Trained from scratch, it no longer descends from the imported file.
-            let mut plain = changed.into_inner();
-            plain.source = None;
-            changed = plain.check()?;
-        }
+    for (candidate, start, changed, slug) in planned {
         let mut metrics = SeedMetrics {
             seeds: Vec::new(),
             primary: Vec::new(),
             train_loss: Vec::new(),
         };
-        let mut main: Option<(Trained, f64)> = None;
+        let mut main: Option<Trained> = None;
+        let mut candidate_failed = false;
         for &seed in &seeds {
-            let mut s = changed.spec().clone();
-            s.train.seed = seed;
-            let s = s.check()?;
-            let mut progress = observer.training(&format!("{} seed {seed}", candidate.label));
-            let t0 = Instant::now();
-            // Where its training starts: the imported weights (revived, or as they are), or a
-            // fresh initialization from the seed.
-            let start_from = match (start, imported) {
-                (Start::Revived, Some(weights)) => Some(
-                    crate::revive::recycle(
-                        &s,
-                        original.data,
-                        &original.diagnosis.probe,
-                        weights,
-                        seed,
-                        device,
-                    )?
-                    .network,
-                ),
-                (Start::ImportedWeights, Some(weights)) => Some(
-                    nd_train::init_network(&s, original.data, device)?.with_weights_of(weights),
-                ),
-                _ => None,
-            };
-            let trained = match start_from {
-                Some(network) => nd_train::fit(
-                    network,
-                    &s,
-                    original.data,
-                    device,
-                    s.train.epochs,
-                    progress.as_mut(),
-                )?,
-                None => nd_train::train(&s, original.data, device, progress.as_mut())?,
-            };
-            push_metrics(&mut metrics, seed, &trained);
-            if main.is_none() {
-                main = Some((trained, t0.elapsed().as_secs_f64()));
+            match results.next().expect("one result per job") {
+                Ok(path) => {
+                    let trained = nd_train::Run::open(&path)?.trained(original.data, device)?;
+                    push_metrics(&mut metrics, seed, &trained);
+                    if main.is_none() {
+                        main = Some(trained);
+                    }
+                }
+                Err(failure) => {
+                    tracing::warn!(%failure, "a candidate's training failed");
+                    failed.push(failure);
+                    candidate_failed = true;
+                }
             }
         }
-        let (trained, seconds) = main.expect("at least one seed");
-        let pending = pending.as_ref().expect("candidates imply a fix directory");
-        // Two candidates whose names clean up the same get their own directories.
-        let slug = candidate.unique_slug(&mut slugs);
-        let run_dir = pending.dir().join(&slug);
+        // A candidate missing a paired seed cannot be judged against the original's.
+        let Some(trained) = main.filter(|_| !candidate_failed) else {
+            continue;
+        };
         let label = dir.join(&slug).display().to_string();
-        let candidate_run = PendingRun::create(&run_dir, true)?;
-        candidate_run.write(&changed, original.data, &trained)?;
-        candidate_run.commit()?;
         let diagnosis = diagnose_networks(
             &label,
             &changed,
@@ -973,7 +1053,7 @@ pub fn fix(
             &options.diagnose,
             device,
         );
-        let outcome = Outcome::of_diagnosis(label, &diagnosis, metrics, seconds);
+        let outcome = Outcome::of_diagnosis(label, &diagnosis, metrics, trained.seconds);
         let mut j = judge(candidate, outcome, &original_outcome, regression);
         j.start = start;
         judged.push(j);
@@ -998,7 +1078,10 @@ pub fn fix(
                 }
             })?;
         }
-        dir_out = Some(pending.commit()?.display().to_string());
+        let temp = pending.dir().to_path_buf();
+        let committed = pending.commit()?;
+        relocate_logs(&mut failed, &temp, &committed);
+        dir_out = Some(committed.display().to_string());
     }
     Ok(FixReport {
         run: original.dir.display().to_string(),
@@ -1019,6 +1102,8 @@ pub fn fix(
             .then(|| base_metrics.as_ref().map(EpochMetrics::primary))
             .flatten(),
         screened,
+        failed,
+        executor: options.executor.describe(),
     })
 }
 

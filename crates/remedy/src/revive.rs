@@ -137,6 +137,8 @@ pub fn revive(
         seconds: start.elapsed().as_secs_f64(),
         imported_metric: None,
         screened: Vec::new(),
+        failed: Vec::new(),
+        executor: "in-process".into(),
     };
     let info = ReviveInfo {
         recycled,

@@ -112,7 +112,8 @@ pub fn compare_text(report: &CompareReport) -> String {
         table.add_row(row.into_iter().map(Cell::new).collect::<Vec<_>>());
     }
     format!(
-        "{table}\n\n{}\n{} settings x {} seeds, {} epochs each, in {:.1}s; runs in {}\n",
+        "{table}\n{}\n{}\n{} settings x {} seeds, {} epochs each, in {:.1}s; runs in {}\n",
+        crate::fix::failed_text(&report.failed, "settings"),
         conclusion(report),
         report.settings.len(),
         report.settings.first().map_or(0, |r| r.metrics.seeds.len()),
@@ -131,7 +132,11 @@ pub fn compare_markdown(report: &CompareReport) -> String {
     for row in rows {
         out.push_str(&format!("| {} |\n", row.join(" | ")));
     }
-    out.push_str(&format!("\n{}\n", conclusion(report)));
+    out.push_str(&format!(
+        "\n{}{}\n",
+        crate::fix::failed_text(&report.failed, "settings"),
+        conclusion(report)
+    ));
     out
 }
 

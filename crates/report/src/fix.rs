@@ -68,6 +68,14 @@ fn metric_value(report: &FixReport, value: f64) -> String {
     }
 }
 
+/// Trainings that failed, one line each (task, exit code, log), and that they were not judged.
+pub(crate) fn failed_text(failed: &[nd_remedy::JobFailure], what: &str) -> String {
+    failed
+        .iter()
+        .map(|f| format!("[!] not judged: {f}; the other {what} were\n"))
+        .collect()
+}
+
 /// The candidates screened at initialization, one line each.
 fn screened_text(report: &FixReport) -> String {
     report
@@ -169,6 +177,7 @@ pub fn fix_text(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
     out.push_str(&table.to_string());
     out.push('\n');
     out.push_str(&screened_text(report));
+    out.push_str(&failed_text(&report.failed, "candidates"));
     if let Some(info) = revive {
         let units: usize = info.recycled.iter().map(|(_, n)| n).sum();
         out.push_str(&format!(
@@ -207,6 +216,14 @@ pub fn fix_text(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
             }
         }
         None => out.push_str("\n[x] no candidate cured or improved the model.\n"),
+    }
+    if !report.executor.is_empty() && report.dir.is_some() {
+        out.push_str(&format!(
+            "trained {} in {:.1}s, {}\n",
+            report.executor_summary(),
+            report.seconds,
+            report.executor
+        ));
     }
     out
 }
@@ -266,7 +283,7 @@ pub fn fix_markdown(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
             j.verdict.as_str()
         ));
     }
-    let screened = screened_text(report);
+    let screened = screened_text(report) + &failed_text(&report.failed, "candidates");
     if !screened.is_empty() {
         out.push('\n');
         out.push_str(&screened);

@@ -27,6 +27,7 @@ mod footprint;
 
 pub use doctor::DoctorThresholds;
 pub use error::SpecError;
+pub use executor::{ExecutorKind, ExecutorSpec};
 pub use footprint::{Footprint, MAX_NAME_BYTES, MAX_SAMPLES, MEMORY_CEILING_BYTES};
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,9 @@ pub struct Spec {
     /// Thresholds for the diagnosis.
     #[serde(default)]
     pub doctor: DoctorThresholds,
+    /// Where `fix`, `checkup` and `compare` train their candidates (absent: locally).
+    #[serde(default, skip_serializing_if = "ExecutorSpec::is_default")]
+    pub executor: ExecutorSpec,
     /// Where an imported model came from (absent for models this tool built).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceSpec>,
@@ -325,6 +329,8 @@ macro_rules! named_enum {
         }
     };
 }
+
+mod executor;
 
 named_enum!(
     /// The datasets neuron-doctor knows.
@@ -613,6 +619,7 @@ impl Spec {
     /// Validates every value; the checked spec is what the rest of the tool takes.
     pub fn check(self) -> Result<CheckedSpec, SpecError> {
         let invalid = SpecError::invalid;
+        self.executor.check()?;
         // The name becomes a directory name: no separators, and no leading '.' (`..`, hidden).
         let name_ok = !self.name.is_empty()
             && !self.name.starts_with('.')

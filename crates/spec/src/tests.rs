@@ -190,6 +190,7 @@ fn minimal_spec_gets_every_documented_default() {
             stall_epochs: 5,
             stall_min_improvement: 0.01,
         },
+        executor: Default::default(),
         source: None,
     };
     assert_eq!(minimal(), expected);

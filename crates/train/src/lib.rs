@@ -22,12 +22,12 @@ pub use device::{compiled, describe, device, inference_device};
 pub use lr_find::{lr_find, LrCurve, LrFindOptions, LrPoint};
 pub use run::{
     check_replaceable, enclosing_run, remove_partial_runs, PendingRun, Run, Stage, Summary,
-    CONFIG_FILE, FINAL_WEIGHTS, FIXED_SPEC_FILE, HEALTH_FILE, INITIAL_WEIGHTS, MAX_RUN_NAME_BYTES,
-    METRICS_FILE, RUN_DIR_FILES, SUMMARY_FILE,
+    CONFIG_FILE, FINAL_WEIGHTS, FIXED_SPEC_FILE, HEALTH_FILE, INITIAL_WEIGHTS, JOBS_DIR,
+    MAX_RUN_NAME_BYTES, METRICS_FILE, RUN_DIR_FILES, SUMMARY_FILE,
 };
 pub use training::{
-    evaluate, fit, init_network, init_network_with_seed, measure, model_shape, train, EpochMetrics,
-    Evaluation, Observer, Quiet, Trained, DEFAULT_HEALTH_EVERY, EVAL_CHUNK,
+    evaluate, fit, init_network, init_network_with_seed, measure, model_shape, train, train_from,
+    EpochMetrics, Evaluation, Observer, Quiet, Trained, DEFAULT_HEALTH_EVERY, EVAL_CHUNK,
 };
 
 use std::path::{Path, PathBuf};

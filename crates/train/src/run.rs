@@ -49,6 +49,11 @@ pub const RUN_DIR_FILES: [&str; 6] = [
     HEALTH_FILE,
 ];
 
+/// The directory of a fix or compare directory where an executor that trains in other
+/// processes keeps its job files: each job's spec and start weights, the Slurm script, each
+/// task's log and exit code.
+pub const JOBS_DIR: &str = "jobs";
+
 /// The longest run directory name, in bytes: the temporary name beside it
 /// (`.NAME.partial-PID.old`) and a fix directory's (`NAME.fix`) must still fit the 255 bytes
 /// file systems allow for one name.
@@ -311,6 +316,9 @@ pub fn check_replaceable(path: &Path) -> Result<(), TrainError> {
     for (name, is_dir) in &entries {
         let known = if is_run {
             !is_dir && RUN_DIR_FILES.contains(&name.as_str())
+        } else if *is_dir && name == JOBS_DIR {
+            // The executor's job files: specs, start weights, scripts, logs, exit codes.
+            dir_entries(&path.join(name))?.iter().all(|(_, d)| !d)
         } else if *is_dir {
             // A fix directory's candidate: itself a run, with nothing else in it.
             let sub = path.join(name);
@@ -535,6 +543,20 @@ impl Run {
     /// and no history.
     pub fn is_imported(&self) -> bool {
         self.spec.source.is_some() && self.summary.epochs_run == 0
+    }
+
+    /// The run as a training's result: its initial and final weights, history, health,
+    /// training time and why it stopped early, as [`crate::train`] returned them when it was
+    /// trained, in this process or in another.
+    pub fn trained(&self, data: &Dataset, device: &Device) -> Result<Trained, TrainError> {
+        Ok(Trained {
+            initial: self.network(Stage::Initial, data, device)?,
+            network: self.network(Stage::Final, data, device)?,
+            metrics: self.metrics.clone(),
+            health: self.health.clone(),
+            stopped_early: self.summary.stopped_early.clone(),
+            seconds: self.summary.seconds,
+        })
     }
 
     /// Loads the run's weights at `stage` into a network built from its spec.

@@ -186,6 +186,26 @@ pub fn train(
     fit(network, spec, data, device, spec.train.epochs, observer)
 }
 
+/// Trains `spec` from `start`, weights to start from (imported, revived, or loaded from a
+/// file), or from a fresh seeded initialization when there are none: one candidate's training,
+/// whichever executor runs it. With a start, the devices' generators are seeded from the
+/// spec's seed first, so that its run is the same in this process and in another.
+pub fn train_from(
+    spec: &CheckedSpec,
+    data: &Dataset,
+    start: Option<Network>,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<Trained, TrainError> {
+    let Some(network) = start else {
+        return train(spec, data, device, observer);
+    };
+    let cpu = crate::device::ndarray();
+    cpu.seed(spec.train.seed);
+    device.seed(spec.train.seed);
+    fit(network, spec, data, device, spec.train.epochs, observer)
+}
+
 /// Trains an existing network for `epochs` more epochs with `spec`'s optimizer (fresh state).
 pub fn fit(
     network: Network,

@@ -241,12 +241,13 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
         diagnose: DiagnoseOptions::default(),
         force: args.force,
         retrain_original: false,
+        executor: args.flags.executor.executor(&spec.executor)?,
     };
     let report = nd_remedy::fix(
         &original,
         &options,
         &device,
-        &mut FixProgress { quiet: args.quiet },
+        &mut FixProgress::new(args.quiet),
     )?;
     let fix_seconds = t2.elapsed().as_secs_f64();
     print_report(&report, None, args.format)?;

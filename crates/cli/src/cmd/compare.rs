@@ -54,6 +54,8 @@ pub struct CompareArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub executor: crate::settings::ExecutorFlags,
 }
 
 fn parse_inits(text: &str) -> anyhow::Result<Inits> {
@@ -108,6 +110,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
         target: args.target,
         diagnose: DiagnoseOptions::default(),
         force: args.force,
+        executor: args.executor.executor(&spec.executor)?,
     };
     let report = nd_remedy::compare(
         &spec,
@@ -115,7 +118,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
         &dir,
         &options,
         &device,
-        &mut FixProgress { quiet: args.quiet },
+        &mut FixProgress::new(args.quiet),
     )?;
     match args.format {
         Format::Text => print!("{}", nd_report::compare_text(&report)),

@@ -32,6 +32,8 @@ pub struct FixFlags {
     /// spread and win on every paired seed.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub seeds: usize,
+    #[command(flatten)]
+    pub executor: crate::settings::ExecutorFlags,
 }
 
 impl FixFlags {
@@ -195,7 +197,8 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
         train_seconds: run.summary.seconds,
         start: run.is_imported().then_some(&trained),
     };
-    let mut progress = FixProgress { quiet: args.quiet };
+    let executor = args.flags.executor.executor(&run.spec.executor)?;
+    let mut progress = FixProgress::new(args.quiet);
     match args.strategy {
         Strategy::Retrain => {
             let options = FixOptions {
@@ -205,6 +208,7 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
                 diagnose: diagnose_options.clone(),
                 force: args.force,
                 retrain_original: moved,
+                executor,
             };
             let report = nd_remedy::fix(&original, &options, &device, &mut progress)?;
             print_report(&report, None, args.format)?;

@@ -199,7 +199,7 @@ pub fn load(model: &Path, flags: &ImportFlags, recipe: &RecipeFlags) -> anyhow::
     if let (Some(user), Some(path)) = (&user_spec, &flags.spec) {
         imported.check_spec(&user.model, path)?;
     }
-    let spec = imported.spec(
+    let mut spec = imported.spec(
         &name,
         data_spec,
         user_spec.as_ref().map(|s| &s.model),
@@ -209,6 +209,10 @@ pub fn load(model: &Path, flags: &ImportFlags, recipe: &RecipeFlags) -> anyhow::
             .map(|s| s.doctor.clone())
             .unwrap_or_default(),
     )?;
+    // Where its candidates train travels with the run, as for a run trained here.
+    if let Some(user) = &user_spec {
+        spec.executor = user.executor.clone();
+    }
     let spec = spec
         .check()
         .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;

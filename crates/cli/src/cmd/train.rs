@@ -20,6 +20,10 @@ pub struct TrainArgs {
     /// Replace an existing run directory.
     #[arg(long)]
     pub force: bool,
+    /// Start from these weights (a `.bpk` of the spec's architecture, e.g. another run's
+    /// final.bpk) instead of a fresh initialization; they become the run's initial.bpk.
+    #[arg(long, value_name = "FILE")]
+    pub init_from: Option<PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -51,7 +55,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             n_classes: data.n_classes,
         });
     }
-    let trained = nd_train::train(&spec, &data, &device, &mut progress)?;
+    let start = match &args.init_from {
+        Some(file) => Some(nd_train::init_network(&spec, &data, &device)?.load_weights(file)?),
+        None => None,
+    };
+    let trained = nd_train::train_from(&spec, &data, start, &device, &mut progress)?;
     progress.finish();
     pending.write(&spec, &data, &trained)?;
     let dir = pending.commit()?;

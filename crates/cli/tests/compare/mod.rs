@@ -47,15 +47,22 @@ fn compare_trains_the_grid_recommends_one_and_writes_its_runs_and_report() {
     assert!(relu["epochs_to_target"][0].as_u64().is_some(), "{relu:#}");
     assert!(report["best"].as_u64().is_some(), "{report:#}");
     assert!(!report["why"].as_str().unwrap().is_empty());
-    // The runs are there, one per setting, each a run the doctor can read.
+    // The runs are there, one per setting and seed, each a run the doctor can read, with
+    // the local executor's job files (each job's spec and log) beside them.
     let dir = "runs/digits-relu.compare";
     assert_eq!(
         t.entries(dir),
         [
             "activation-relu+init-kaiming_normal",
-            "activation-sigmoid+init-xavier_uniform"
+            "activation-relu+init-kaiming_normal@seed-43",
+            "activation-sigmoid+init-xavier_uniform",
+            "activation-sigmoid+init-xavier_uniform@seed-43",
+            "jobs"
         ]
     );
+    assert!(t
+        .entries(&format!("{dir}/jobs"))
+        .contains(&"3.log".to_string()));
     t.expect(
         &[
             "diagnose",

@@ -104,17 +104,20 @@ fn dying_relu_is_cured_and_the_fixed_spec_is_written() {
         report["fixed_spec"].as_str(),
         Some(t.read("run.fix/fixed.toml").as_str())
     );
-    // Every candidate's run is kept beside fixed.toml, complete.
+    // Every training's run is kept beside fixed.toml, complete: each candidate on each seed
+    // (`<slug>`, `<slug>@seed-N`) and the original's other seeds; with the job files.
     let runs: Vec<String> = t
         .entries("run.fix")
         .into_iter()
-        .filter(|n| n != "fixed.toml")
+        .filter(|n| n != "fixed.toml" && n != "jobs")
         .collect();
+    let seeds = 2;
     assert_eq!(
         runs.len(),
-        report["candidates"].as_array().unwrap().len(),
+        (report["candidates"].as_array().unwrap().len() + 1) * seeds - 1,
         "{runs:?}"
     );
+    assert!(runs.contains(&"original@seed-43".to_string()), "{runs:?}");
     for run in runs {
         t.assert_run(&format!("run.fix/{run}"));
     }

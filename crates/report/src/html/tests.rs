@@ -132,6 +132,8 @@ fn fix_report(d: &Diagnosis) -> FixReport {
         seconds: 3.0,
         imported_metric: None,
         screened: Vec::new(),
+        failed: Vec::new(),
+        executor: "in-process".into(),
     }
 }
 
