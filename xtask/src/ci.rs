@@ -1,5 +1,6 @@
 //! `cargo xtask ci`: every check CI runs, cheapest first, stopping at the first failure.
-//! The last, the HTML report in headless Chromium, is skipped where Chromium is missing.
+//! The HTML report in headless Chromium is skipped where Chromium is missing; the last, a `fix`
+//! through a one-node Slurm cluster started for it, where Slurm cannot be installed.
 //!
 //! Every cargo step builds the workspace with the `wgpu` feature: the wgpu backend is compiled,
 //! linted and tested, and one feature set means burn is built once per kind of build (turning
@@ -7,7 +8,7 @@
 //! packages the tests need (a Vulkan driver, chromium) where it can.
 
 use crate::step::{Failure, Runner, Step};
-use crate::{report, system};
+use crate::{report, slurm, system};
 
 /// The checks, in order: a formatting slip fails in a second, before clippy and the tests
 /// compile burn.
@@ -74,14 +75,19 @@ pub fn run() -> Result<(), Failure> {
     for (index, step) in STEPS.iter().enumerate() {
         if let Err(failure) = runner.run(step) {
             let mut not_run: Vec<&str> = STEPS[index + 1..].iter().map(|s| s.name).collect();
-            not_run.push("report");
+            not_run.extend(["report", "slurm"]);
             runner.summary(&not_run);
             return Err(failure);
         }
     }
     let report = report::ci_step(&mut runner);
+    if report.is_err() {
+        runner.summary(&["slurm"]);
+        return report;
+    }
+    let slurm = slurm::ci_step(&mut runner);
     runner.summary(&[]);
-    report?;
+    slurm?;
     match runner.skipped() {
         0 => println!("\nall {} checks passed", runner.passed()),
         skipped => println!(

@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask ci` runs every check CI runs, cheapest first, and stops at the first failure.
 //! - `cargo xtask bench` runs the criterion benchmarks and sums up their medians.
+//! - `cargo xtask slurm` runs `fix` through a one-node Slurm cluster it starts and stops.
 //! - `cargo xtask report` renders a real HTML report in headless Chromium and checks it
 //!   (`--screenshot`: and saves `docs/report.png`).
 //!
@@ -14,6 +15,7 @@ mod bench;
 mod ci;
 mod experiments;
 mod report;
+mod slurm;
 mod step;
 mod system;
 
@@ -26,7 +28,8 @@ Usage: cargo xtask <TASK> [ARGS]
 
 Tasks:
   ci             run every CI check, cheapest first, stopping at the first failure:
-                   packages apt-get install mesa-vulkan-drivers and chromium where missing
+                   packages apt-get install mesa-vulkan-drivers, chromium, slurm-wlm and munge
+                            where missing
                             (as root or with password-less sudo; skipped otherwise)
                    fmt      cargo fmt --all --check
                    clippy   cargo clippy --workspace --all-targets --features wgpu -- -D warnings
@@ -34,6 +37,10 @@ Tasks:
                    test     cargo nextest run --workspace --features wgpu
                    doctest  cargo test --workspace --doc --features wgpu
                    report   cargo xtask report (skipped when chromium is not installed)
+                   slurm    start a one-node Slurm cluster (config in target/xtask-slurm/),
+                            fix the broken demo through it and with --executor local, check
+                            that the verdicts and metrics agree, stop the daemons (skipped
+                            without Slurm or root)
   bench [-- ARGS]
                  run the criterion benchmarks on flex, ndarray and wgpu
                  (cargo bench -p nd-train --features wgpu --bench '*'),
@@ -48,6 +55,8 @@ Tasks:
                  reproduce the classic results the remedies cite (krizhevsky, glorot, he,
                  lu; all when no NAME) with the release binary and the specs in experiments/,
                  printing the tables the README's claims come from (minutes each on 2 cores)
+  slurm          the slurm step of ci alone: a one-node cluster started for the check and
+                 stopped after it (needs Slurm installed and root)
   help           print this help (also -h, --help)
 
 Each step prints a `==> step` header and its wall time; a summary of the times ends the run.
@@ -61,6 +70,7 @@ enum Task {
     Bench { criterion_args: Vec<String> },
     Report { screenshot: bool },
     Experiments { name: Option<String> },
+    Slurm,
     Help,
 }
 
@@ -108,6 +118,11 @@ fn parse(args: &[String]) -> Result<Task, String> {
             )),
             [_, extra, ..] => Err(format!("`experiments` takes one NAME, got also {extra:?}")),
         },
+        "slurm" => match rest.first() {
+            None => Ok(Task::Slurm),
+            Some(flag) if flag == "-h" || flag == "--help" => Ok(Task::Help),
+            Some(extra) => Err(format!("`slurm` takes no arguments, got {extra:?}")),
+        },
         other => Err(format!("unknown task {other:?}")),
     }
 }
@@ -130,6 +145,7 @@ fn main() -> ExitCode {
         Task::Bench { criterion_args } => bench::run(&criterion_args),
         Task::Report { screenshot } => report::run(screenshot),
         Task::Experiments { name } => experiments::run(name.as_deref()),
+        Task::Slurm => slurm::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,7 +17,7 @@ use crate::step::{Failure, Runner};
 
 const NAME: &str = "report";
 /// How the binary is built.
-const BUILD: &[&str] = &["build", "--workspace", "--tests", "--features", "wgpu"];
+pub(crate) const BUILD: &[&str] = &["build", "--workspace", "--tests", "--features", "wgpu"];
 /// The spec to train, relative to the workspace root.
 const SPEC: &str = "configs/broken/digits-dying-relu.toml";
 /// Where the run goes inside the scratch directory: the name the report shows.
@@ -201,7 +201,7 @@ fn render_and_check(
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to the root, where cargo runs),
 /// else `target/`.
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => root.join(dir),
         _ => root.join("target"),

@@ -7,6 +7,8 @@
 //!   a GPU is there, wgpu still prefers it.
 //! - `chromium` where neither `chromium` nor `$CHROMIUM` is found: the report check renders in
 //!   it (and is skipped without it).
+//! - `slurm-wlm` and `munge` where Slurm's programs are missing: the slurm check starts a
+//!   one-node cluster with them (and is skipped without them).
 //!
 //! Where a package cannot be installed the step says so and CI goes on: the wgpu tests then
 //! fail with their own one-line "no usable GPU adapter" error, and the report check is skipped.
@@ -42,7 +44,17 @@ fn wanted() -> Vec<(&'static str, bool)> {
             cfg!(target_os = "linux") && !has_lavapipe(),
         ),
         ("chromium", crate::report::find_chromium().is_none()),
+        ("slurm-wlm", !crate::slurm::installed()),
+        ("munge", !crate::slurm::installed()),
     ]
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// How to run a command as root: directly, through `sudo -n`, or not at all.
@@ -69,7 +81,7 @@ pub fn ci_step(runner: &mut Runner) {
         .map(|(name, _)| name)
         .collect();
     if missing.is_empty() {
-        println!("==> packages: lavapipe and chromium are installed, nothing to do\n");
+        println!("==> packages: lavapipe, chromium and Slurm are installed, nothing to do\n");
         return;
     }
     let apt = Path::new("/usr/bin/apt-get");
@@ -78,7 +90,7 @@ pub fn ci_step(runner: &mut Runner) {
         runner.skip(
             "packages",
             &format!(
-                "{} missing and cannot be installed here (needs apt-get and root or password-less sudo); the wgpu tests need a Vulkan driver, the report check chromium",
+                "{} missing and cannot be installed here (needs apt-get and root or password-less sudo); the wgpu tests need a Vulkan driver, the report check chromium, the slurm check slurm-wlm and munge",
                 missing.join(", ")
             ),
         );
@@ -109,7 +121,7 @@ pub fn ci_step(runner: &mut Runner) {
         runner.skip(
             "packages",
             &format!(
-                "could not install {} (apt-get failed); the wgpu tests need a Vulkan driver, the report check chromium",
+                "could not install {} (apt-get failed); the wgpu tests need a Vulkan driver, the report check chromium, the slurm check slurm-wlm and munge",
                 missing.join(", ")
             ),
         );

@@ -49,6 +49,11 @@ fn main() -> ExitCode {
     // Ctrl-C or a kill: remove what was being written, so no half-written run is left that
     // looks complete, and say so. Finished runs are never touched.
     let _ = ctrlc::set_handler(|| {
+        // Slurm tasks still queued or running would go on writing into what is removed next.
+        let cancelled = nd_executor::cancel_submitted();
+        if !cancelled.is_empty() {
+            eprintln!("interrupted: cancelled Slurm job {}", cancelled.join(", "));
+        }
         let removed = nd_train::remove_partial_runs();
         if removed.is_empty() {
             eprintln!("interrupted: nothing was being written");

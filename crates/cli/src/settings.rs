@@ -50,8 +50,8 @@ impl Overrides {
 pub struct ExecutorFlags {
     /// Where the candidate trainings run: `local`, processes of this binary on this machine
     /// (--jobs at once), or `slurm`, one job array on the cluster (its partition, account, time
-    /// limit, CPUs and GPUs per task from the spec's [executor] section; the runs' directory
-    /// must be on storage the nodes share). Default: the spec's [executor] kind, else local.
+    /// limit, CPUs and GPUs per task from the spec's `[executor]` section; the runs' directory
+    /// must be on storage the nodes share). Default: the spec's `[executor]` kind, else local.
     #[arg(long, value_name = "KIND")]
     pub executor: Option<nd_spec::ExecutorKind>,
     /// local: trainings at once (default: the spec's executor.jobs, else the number of cores).
