@@ -1,6 +1,8 @@
 //! `cargo xtask ci`'s `slurm` step: a one-node Slurm cluster started for real on this machine,
 //! a `fix` run through it, and the same `fix` with the local executor, whose verdicts and
-//! metrics must be the same; then the daemons it started are stopped.
+//! metrics must be the same; then the same fix submitted with `--no-wait`, a finished task's
+//! run lost, `--collect` failing on it and `--collect --retry-failed` resubmitting it, ending
+//! with the local report again; then the daemons it started are stopped.
 //!
 //! The cluster is the project's own: its `slurm.conf`, state, spool, logs and pid files live in
 //! `target/xtask-slurm/`, and every Slurm command reads that file through `$SLURM_CONF`, so
@@ -140,21 +142,74 @@ fn fix_both_ways(binary: &Path, spec: &Path, dir: &Path, cluster: &Cluster) -> R
             .map(String::from)
             .collect()
     };
-    let (local, slurm) = (comparable(&reports[0]), comparable(&reports[1]));
-    if let Some((i, (a, b))) = local
-        .iter()
-        .zip(&slurm)
-        .enumerate()
-        .find(|(_, (a, b))| a != b)
-    {
+    let same = |what: &str, other: &str| -> Result<(), String> {
+        let (local, slurm) = (comparable(&reports[0]), comparable(other));
+        if let Some((i, (a, b))) = local
+            .iter()
+            .zip(&slurm)
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+        {
+            return Err(format!(
+                "{what}'s report differs from the local one's at line {}: {a:?} vs {b:?}",
+                i + 1
+            ));
+        }
+        if local.len() != slurm.len() || !other.contains("\"executor\": \"slurm\"") {
+            return Err(format!("{what}'s report is not the local one's"));
+        }
+        Ok(())
+    };
+    same("the slurm executor", &reports[1])?;
+    // Submitted without waiting, a task's run lost (as a node failing after its task ended
+    // would lose it), collected (that candidate unjudged), collected again resubmitting only
+    // the failed task: then the report is the local one's again.
+    let work = dir.join("no-wait");
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let spec_arg = spec.display().to_string();
+    let train = ["train", &spec_arg, "--out", "run", "--epochs", "4", "-q"];
+    doctor(binary, &work, cluster, &train, &[0])?;
+    let fix = ["fix", "run", "--seeds", "2", "--executor", "slurm", "-q"];
+    let submitted = doctor(
+        binary,
+        &work,
+        cluster,
+        &[&fix[..], &["--no-wait"]].concat(),
+        &[0],
+    )?;
+    if !submitted.contains("--collect") {
         return Err(format!(
-            "the slurm executor's report differs from the local one's at line {}: {a:?} vs {b:?}",
-            i + 1
+            "--no-wait did not say how to collect: {submitted:?}"
         ));
     }
-    if local.len() != slurm.len() || !reports[1].contains("\"executor\": \"slurm\"") {
-        return Err("the slurm executor's report is not the local one's".into());
+    let lost = work.join("run.fix/original@seed-43");
+    let status = wait_for_exit_file(&work.join("run.fix/jobs/0.exit"))?;
+    std::fs::remove_dir_all(&lost)
+        .map_err(|e| format!("{}: {e} (task 0 exited {status})", lost.display()))?;
+    let json = ["--format", "json"];
+    let collected = doctor(
+        binary,
+        &work,
+        cluster,
+        &[&fix[..], &["--collect"], &json].concat(),
+        &[0, 1],
+    );
+    match collected {
+        Err(e) if e.contains("ended with exit status: 2") => {}
+        other => {
+            return Err(format!(
+            "collecting with the original's seed lost must fail (nothing can be judged): {other:?}"
+        ))
+        }
     }
+    let retried = doctor(
+        binary,
+        &work,
+        cluster,
+        &[&fix[..], &["--collect", "--retry-failed"], &json].concat(),
+        &[0, 1],
+    )?;
+    same("--no-wait, --collect --retry-failed", &retried)?;
     let tasks = std::fs::read_dir(dir.join("slurm/run.fix/jobs"))
         .map(|d| {
             d.flatten()
@@ -169,6 +224,20 @@ fn fix_both_ways(binary: &Path, spec: &Path, dir: &Path, cluster: &Cluster) -> R
         (seconds[1] - seconds[0]) / tasks.max(1) as f64
     );
     Ok(())
+}
+
+/// Waits (at most a minute) for a task's exit file and returns what it says.
+fn wait_for_exit_file(path: &Path) -> Result<String, String> {
+    let start = Instant::now();
+    loop {
+        if let Ok(code) = std::fs::read_to_string(path) {
+            return Ok(code.trim().to_string());
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            return Err(format!("no {} after a minute", path.display()));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Runs `neuron-doctor ARGS` in `dir` with the cluster's `SLURM_CONF`; returns its stdout.

@@ -44,7 +44,7 @@ use nd_train::{Observer, PendingRun};
 use serde::{Deserialize, Serialize};
 
 pub use local::default_jobs;
-pub use slurm::{cancel_submitted, SlurmSettings};
+pub use slurm::{cancel_submitted, SlurmSettings, Submitted};
 
 /// One training: a spec, where it starts, and the run directory it writes.
 #[derive(Debug, Clone)]
@@ -199,6 +199,22 @@ pub enum ExecError {
         /// The missing command.
         command: &'static str,
     },
+    /// Submitting without waiting, or collecting later, needs a scheduler.
+    #[error("{what} needs --executor slurm: local trainings end with the process that runs them")]
+    NeedsScheduler {
+        /// `--no-wait` or `--collect`.
+        what: &'static str,
+    },
+    /// The jobs to collect are not the ones submitted.
+    #[error("{}: {submitted} task(s) were submitted, but the fix now makes {now} jobs; collect with the same --candidates, --try and --seeds as the submission", work.display())]
+    Mismatch {
+        /// The job directory.
+        work: PathBuf,
+        /// Tasks submitted.
+        submitted: usize,
+        /// Jobs now.
+        now: usize,
+    },
     /// `sbatch` refused the job array.
     #[error("sbatch refused the job array ({status}): {stderr}")]
     Sbatch {
@@ -254,6 +270,35 @@ impl Executor {
                 slurm::run(&jobs, &commands, work, settings, progress)
             }
         }
+    }
+}
+
+impl Executor {
+    /// Submits `jobs` and returns without waiting (Slurm only): the array is recorded in
+    /// `work` (`slurm.json`), and [`Executor::collect`] waits for it and reads its results
+    /// later, from another process.
+    pub fn submit(&self, jobs: &[Job], work: &Path) -> Result<Submitted, ExecError> {
+        let Executor::Slurm { program, settings } = self else {
+            return Err(ExecError::NeedsScheduler { what: "--no-wait" });
+        };
+        let commands = write_jobs(jobs, program, work)?;
+        slurm::submit(jobs, &commands, work, settings)
+    }
+
+    /// The results of `jobs` submitted earlier from `work` (Slurm only), waiting for the tasks
+    /// still queued or running; with `retry_failed`, the failed tasks are submitted again
+    /// (and waited for) first.
+    pub fn collect(
+        &self,
+        jobs: &[Job],
+        work: &Path,
+        retry_failed: bool,
+        progress: &mut dyn Progress,
+    ) -> Result<JobResults, ExecError> {
+        let Executor::Slurm { settings, .. } = self else {
+            return Err(ExecError::NeedsScheduler { what: "--collect" });
+        };
+        slurm::collect(jobs, work, settings, retry_failed, progress)
     }
 }
 
@@ -332,6 +377,19 @@ fn write_jobs(jobs: &[Job], program: &Path, work: &Path) -> Result<Vec<Vec<Strin
         commands.push(command);
     }
     Ok(commands)
+}
+
+/// Whether a job that exited 0 left its run where it should be.
+fn wrote_run(out: &Path) -> bool {
+    out.join(nd_train::SUMMARY_FILE).is_file()
+}
+
+/// Why a job that exited 0 is a failure all the same.
+fn no_run_message(out: &Path) -> String {
+    format!(
+        "it exited 0 but there is no run at {} (removed since, or not on storage this machine sees)",
+        out.display()
+    )
 }
 
 /// The last line of a log that says what went wrong (`error: ...`), or its last line.

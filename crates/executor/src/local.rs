@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::{last_error, remove_partial, ExecError, Job, JobFailure, JobResults, Progress, Tally};
+use crate::{
+    last_error, no_run_message, remove_partial, wrote_run, ExecError, Job, JobFailure, JobResults,
+    Progress, Tally,
+};
 
 /// The default number of trainings at once: the number of cores this process may use.
 pub fn default_jobs() -> usize {
@@ -39,7 +42,7 @@ pub(crate) fn run(
         for (i, mut child, log) in running {
             match child.try_wait() {
                 Ok(Some(status)) => {
-                    results[i] = Some(if status.success() {
+                    results[i] = Some(if status.success() && wrote_run(&jobs[i].out) {
                         Ok(jobs[i].out.clone())
                     } else {
                         remove_partial(&jobs[i].out);
@@ -47,7 +50,11 @@ pub(crate) fn run(
                             label: jobs[i].label.clone(),
                             task: Some(format!("pid {}", child.id())),
                             exit_code: status.code(),
-                            message: last_error(&log),
+                            message: if status.success() {
+                                no_run_message(&jobs[i].out)
+                            } else {
+                                last_error(&log)
+                            },
                             log: Some(log.display().to_string()),
                         })
                     });

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{last_error, remove_partial, ExecError, Job, JobFailure, JobResults, Progress, Tally};
+use crate::{
+    last_error, no_run_message, remove_partial, wrote_run, ExecError, Job, JobFailure, JobResults,
+    Progress, Tally,
+};
 
 /// A cluster's settings for the job array: the `[executor]` section's Slurm keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,36 +117,82 @@ fn on_path(command: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(command).is_file()))
 }
 
-pub(crate) fn run(
-    jobs: &[Job],
-    commands: &[Vec<String>],
-    work: &Path,
-    settings: &SlurmSettings,
-    progress: &mut dyn Progress,
-) -> Result<JobResults, ExecError> {
+/// A submitted job array, recorded in `<work>/slurm.json` so that a later process can wait
+/// for it, judge it and resubmit its failed tasks (`fix --no-wait`, `fix --collect`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submitted {
+    /// The array's job id, as `sbatch --parsable` printed it.
+    pub job_id: String,
+    /// Its tasks, one per job.
+    pub tasks: usize,
+    /// Per task, the id of the array that ran it last (a retried task's is its retry's).
+    pub task_job: Vec<String>,
+}
+
+impl Submitted {
+    /// The record written beside the job files.
+    pub fn file(work: &Path) -> PathBuf {
+        work.join("slurm.json")
+    }
+
+    /// Reads the record of the array submitted from `work`.
+    pub fn read(work: &Path) -> Result<Submitted, ExecError> {
+        let path = Submitted::file(work);
+        let text = std::fs::read_to_string(&path).map_err(|e| ExecError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        serde_json::from_str(&text).map_err(|e| ExecError::Io {
+            path,
+            source: std::io::Error::other(e.to_string()),
+        })
+    }
+
+    fn write(&self, work: &Path) -> Result<(), ExecError> {
+        let path = Submitted::file(work);
+        let json = serde_json::to_string_pretty(self).expect("a submission serializes");
+        std::fs::write(&path, json).map_err(|e| ExecError::Io { path, source: e })
+    }
+}
+
+fn check_commands() -> Result<(), ExecError> {
     for command in ["sbatch", "squeue"] {
         if !on_path(command) {
             return Err(ExecError::NoSlurm { command });
         }
     }
-    let work = std::path::absolute(work).map_err(|e| ExecError::Io {
+    Ok(())
+}
+
+fn absolute(work: &Path) -> Result<PathBuf, ExecError> {
+    std::path::absolute(work).map_err(|e| ExecError::Io {
         path: work.to_path_buf(),
         source: e,
-    })?;
-    let total = jobs.len();
-    for i in 0..total {
+    })
+}
+
+/// Writes the array's script and submits `tasks` of it (every task when `None`); returns the
+/// array's job id.
+fn sbatch(
+    name: &str,
+    commands: &[Vec<String>],
+    work: &Path,
+    settings: &SlurmSettings,
+    tasks: &[usize],
+) -> Result<String, ExecError> {
+    for i in tasks {
         // A retry must not read the exit code of an earlier attempt.
         let _ = std::fs::remove_file(work.join(format!("{i}.exit")));
     }
     let script_path = work.join("array.sh");
-    std::fs::write(&script_path, script(commands, &work)).map_err(|e| ExecError::Io {
+    std::fs::write(&script_path, script(commands, work)).map_err(|e| ExecError::Io {
         path: script_path.clone(),
         source: e,
     })?;
-    let name = jobs[0].spec.name.clone();
+    let array: Vec<String> = tasks.iter().map(usize::to_string).collect();
     let output = Command::new("sbatch")
         .arg("--parsable")
-        .arg(format!("--array=0-{}", total - 1))
+        .arg(format!("--array={}", array.join(",")))
         .arg(format!("--job-name=neuron-doctor-{name}"))
         .arg(format!("--output={}/%a.log", work.display()))
         .arg(format!("--chdir={}", work.display()))
@@ -172,19 +221,183 @@ pub(crate) fn run(
             stderr: format!("it printed no job id ({:?})", stdout.trim()),
         })?
         .to_string();
-    tracing::info!(job = id, tasks = total, "submitted the job array");
+    tracing::info!(job = id, tasks = tasks.len(), "submitted the job array");
+    Ok(id)
+}
+
+/// Submits every job as one array and records it in `<work>/slurm.json`, without waiting.
+pub(crate) fn submit(
+    jobs: &[Job],
+    commands: &[Vec<String>],
+    work: &Path,
+    settings: &SlurmSettings,
+) -> Result<Submitted, ExecError> {
+    check_commands()?;
+    let work = absolute(work)?;
+    let all: Vec<usize> = (0..jobs.len()).collect();
+    let id = sbatch(&jobs[0].spec.name, commands, &work, settings, &all)?;
+    let submitted = Submitted {
+        job_id: id.clone(),
+        tasks: jobs.len(),
+        task_job: vec![id; jobs.len()],
+    };
+    submitted.write(&work)?;
+    Ok(submitted)
+}
+
+/// Submits every job as one array and waits for it.
+pub(crate) fn run(
+    jobs: &[Job],
+    commands: &[Vec<String>],
+    work: &Path,
+    settings: &SlurmSettings,
+    progress: &mut dyn Progress,
+) -> Result<JobResults, ExecError> {
+    let submitted = submit(jobs, commands, work, settings)?;
+    register(&submitted.job_id);
+    let results = wait(jobs, &absolute(work)?, &submitted, settings, progress);
+    unregister(&submitted.job_id);
+    Ok(results)
+}
+
+/// Waits for an array submitted earlier from `work` (by another process), resubmits its
+/// failed tasks first when `retry_failed`, and returns every job's result.
+pub(crate) fn collect(
+    jobs: &[Job],
+    work: &Path,
+    settings: &SlurmSettings,
+    retry_failed: bool,
+    progress: &mut dyn Progress,
+) -> Result<JobResults, ExecError> {
+    check_commands()?;
+    let work = absolute(work)?;
+    let mut submitted = Submitted::read(&work)?;
+    if submitted.tasks != jobs.len() {
+        return Err(ExecError::Mismatch {
+            work: work.clone(),
+            submitted: submitted.tasks,
+            now: jobs.len(),
+        });
+    }
+    let results = wait(jobs, &work, &submitted, settings, progress);
+    let failed: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_err())
+        .map(|(i, _)| i)
+        .collect();
+    if !retry_failed || failed.is_empty() {
+        return Ok(results);
+    }
+    // The job files are there from the submission; the script is rewritten from them.
+    let commands = read_commands(&work, jobs.len())?;
+    let id = sbatch(&jobs[0].spec.name, &commands, &work, settings, &failed)?;
+    for &i in &failed {
+        submitted.task_job[i] = id.clone();
+    }
+    submitted.write(&work)?;
+    register(&id);
+    let results = wait(jobs, &work, &submitted, settings, progress);
+    unregister(&id);
+    Ok(results)
+}
+
+/// The command lines of a submitted array, from its script.
+fn read_commands(work: &Path, tasks: usize) -> Result<Vec<Vec<String>>, ExecError> {
+    let path = work.join("array.sh");
+    let text = std::fs::read_to_string(&path).map_err(|e| ExecError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    let mut commands = vec![Vec::new(); tasks];
+    for line in text.lines() {
+        let Some((index, rest)) = line.split_once(") ") else {
+            continue;
+        };
+        let (Ok(i), Some(words)) = (index.parse::<usize>(), rest.strip_suffix(" ;;")) else {
+            continue;
+        };
+        if i < tasks {
+            commands[i] = unquote(words);
+        }
+    }
+    if commands.iter().any(Vec::is_empty) {
+        return Err(ExecError::Io {
+            path,
+            source: std::io::Error::other("it lacks a task's command line"),
+        });
+    }
+    Ok(commands)
+}
+
+/// The words of a line [`quote`] wrote.
+fn unquote(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => quoted = !quoted,
+            '\\' if !quoted => {
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+            }
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+fn register(id: &str) {
     SUBMITTED
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .push(id.clone());
+        .push(id.to_string());
+}
+
+fn unregister(id: &str) {
+    SUBMITTED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|j| j != id);
+}
+
+/// Polls `squeue` until no task of the array is left, showing the tally, and returns each
+/// job's result from its exit file.
+fn wait(
+    jobs: &[Job],
+    work: &Path,
+    submitted: &Submitted,
+    settings: &SlurmSettings,
+    progress: &mut dyn Progress,
+) -> JobResults {
+    let total = jobs.len();
     let poll = settings.poll.unwrap_or(Duration::from_secs(1));
+    let mut ids: Vec<&String> = submitted.task_job.iter().collect();
+    ids.sort();
+    ids.dedup();
     // A task that is neither queued nor has an exit code is taken as killed only after it has
     // been missing for a few polls: a finished task's file may show up late on shared storage.
     let mut missing = vec![0u32; total];
     let mut finished: Vec<Option<Option<i32>>> = vec![None; total];
     let mut last_tally = None;
     loop {
-        let queued = squeue(&id);
+        let mut queued = std::collections::HashMap::new();
+        for id in &ids {
+            for (task, state) in squeue(id) {
+                queued.insert(((*id).clone(), task), state);
+            }
+        }
         let mut pending = 0;
         let mut running = 0;
         for (i, slot) in finished.iter_mut().enumerate() {
@@ -192,7 +405,8 @@ pub(crate) fn run(
                 continue;
             }
             let exit = read_exit(&work.join(format!("{i}.exit")));
-            match (queued.get(&i).map(String::as_str), exit) {
+            let state = queued.get(&(submitted.task_job[i].clone(), i));
+            match (state.map(String::as_str), exit) {
                 (_, Some(code)) => *slot = Some(Some(code)),
                 (Some("PENDING" | "CONFIGURING" | "REQUEUED"), None) => pending += 1,
                 (Some(_), None) => running += 1,
@@ -228,25 +442,22 @@ pub(crate) fn run(
         }
         std::thread::sleep(poll);
     }
-    SUBMITTED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|j| j != &id);
-    Ok(finished
+    finished
         .into_iter()
         .enumerate()
         .map(|(i, code)| {
             let code = code.expect("every task finished");
-            if code == Some(0) {
+            if code == Some(0) && wrote_run(&jobs[i].out) {
                 return Ok(jobs[i].out.clone());
             }
             remove_partial(&jobs[i].out);
             let log: PathBuf = work.join(format!("{i}.log"));
             Err(JobFailure {
                 label: jobs[i].label.clone(),
-                task: Some(format!("{id}_{i}")),
+                task: Some(format!("{}_{i}", submitted.task_job[i])),
                 exit_code: code,
                 message: match code {
+                    Some(0) => no_run_message(&jobs[i].out),
                     Some(_) => last_error(&log),
                     None => {
                         "it ended without an exit code (time limit, cancelled, or its node failed)"
@@ -256,7 +467,7 @@ pub(crate) fn run(
                 log: Some(log.display().to_string()),
             })
         })
-        .collect())
+        .collect()
 }
 
 /// The array's tasks still in the queue, by task index, with their state.
@@ -295,6 +506,10 @@ mod tests {
         assert!(s.contains("0) '/bin/nd' 'train' '/w/0.toml' ;;"));
         assert!(s.contains(r"1) '/bin/nd' 'it'\''s' ;;"));
         assert!(s.contains("echo \"$code\" > '/w d'/\"$SLURM_ARRAY_TASK_ID\".exit"));
+        // What a retry reads back is what was written.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("array.sh"), &s).unwrap();
+        assert_eq!(read_commands(dir.path(), 2).unwrap(), commands);
     }
 
     #[test]

@@ -254,7 +254,7 @@ pub fn compare(
             let trained = match runs.next().expect("one result per job") {
                 Ok(path) => nd_train::Run::open(&path)?.trained(data, device)?,
                 Err(failure) => {
-                    tracing::warn!(%failure, "a setting's training failed");
+                    tracing::info!(%failure, "a setting's training failed");
                     failed.push(failure);
                     setting_failed = true;
                     continue;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use nd_data::Dataset;
 pub(crate) use nd_executor::Progress as FixObserver;
-use nd_executor::{Executor, Job, JobFailure};
+use nd_executor::{Executor, Job, JobFailure, Submitted};
 use nd_models::Network;
 use nd_probe::{Finding, Severity};
 use nd_spec::{CheckedSpec, Init, Spec, Task};
@@ -651,6 +651,24 @@ pub struct FixOptions {
     pub retrain_original: bool,
     /// Where the trainings run.
     pub executor: Executor,
+    /// Whether to wait for the trainings, submit them and return, or collect a submission.
+    pub launch: Launch,
+}
+
+/// Whether `fix` waits for its trainings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Launch {
+    /// Run them and wait (every executor).
+    #[default]
+    Wait,
+    /// Submit them as a job array and return (Slurm): `fix --no-wait`.
+    Submit,
+    /// Wait for a submission made earlier and judge it: `fix --collect`; with
+    /// `retry_failed`, its failed tasks are submitted again first.
+    Collect {
+        /// Resubmit the failed tasks (`--retry-failed`).
+        retry_failed: bool,
+    },
 }
 
 /// What `fix` found.
@@ -688,6 +706,10 @@ pub struct FixReport {
     /// Where the trainings ran (`in-process`, `local (2 jobs at once)`, `slurm`).
     #[serde(default)]
     pub executor: String,
+    /// Submitted without waiting (`--no-wait`): the job array to collect later; nothing is
+    /// judged yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted: Option<Submitted>,
 }
 
 /// A candidate screened at initialization and found sick.
@@ -746,6 +768,16 @@ pub(crate) fn relocate_logs(failed: &mut [JobFailure], temp: &Path, committed: &
             }
         }
     }
+}
+
+/// `test_mse` or `test_accuracy`.
+fn metric_name(regression: bool) -> String {
+    if regression {
+        "test_mse"
+    } else {
+        "test_accuracy"
+    }
+    .into()
 }
 
 /// A spec with another seed.
@@ -880,10 +912,32 @@ pub fn fix(
         &seeds[1..]
     };
     let dir = fix_dir(original.dir);
-    let pending = if candidates.is_empty() {
-        None
+    // Where the runs go: a temporary directory, moved into place when everything is judged;
+    // for a submission without waiting, the fix directory itself (its tasks outlive this
+    // process); for a collection, the directory that submission made.
+    let (pending, root) = if candidates.is_empty() {
+        (None, None)
     } else {
-        Some(PendingRun::create(&dir, options.force)?)
+        match options.launch {
+            Launch::Wait => {
+                let pending = PendingRun::create(&dir, options.force)?;
+                let root = pending.dir().to_path_buf();
+                (Some(pending), Some(root))
+            }
+            Launch::Submit => {
+                if !matches!(options.executor, Executor::Slurm { .. }) {
+                    return Err(nd_executor::ExecError::NeedsScheduler { what: "--no-wait" }.into());
+                }
+                let root = PendingRun::create(&dir, options.force)?.commit()?;
+                (None, Some(root))
+            }
+            Launch::Collect { .. } => {
+                if !nd_executor::Submitted::file(&dir.join(nd_train::JOBS_DIR)).is_file() {
+                    return Err(RemedyError::NothingSubmitted { dir });
+                }
+                (None, Some(dir.clone()))
+            }
+        }
     };
     // Every training is one job: the original's other seeds (for an imported model, its
     // weights trained on under the recipe: the baseline) and each candidate on every seed. The
@@ -892,8 +946,7 @@ pub fn fix(
     // `original@seed-N` for the original's.
     let mut jobs = Vec::new();
     let mut planned = Vec::new();
-    if let Some(pending) = &pending {
-        let root = pending.dir();
+    if let Some(root) = &root {
         for &seed in retrained_seeds {
             let label = match imported {
                 Some(_) => format!("imported, trained on, seed {seed}"),
@@ -959,29 +1012,57 @@ pub fn fix(
             planned.push((candidate, start, changed, slug));
         }
     }
-    let mut results = match &pending {
-        Some(pending) => options
-            .executor
-            .run(
-                jobs,
-                original.data,
-                device,
-                &pending.dir().join(nd_train::JOBS_DIR),
-                observer,
-            )?
-            .into_iter(),
-        None => Vec::new().into_iter(),
+    let results = match &root {
+        None => Vec::new(),
+        Some(root) => {
+            let work = root.join(nd_train::JOBS_DIR);
+            match options.launch {
+                Launch::Wait => {
+                    options
+                        .executor
+                        .run(jobs, original.data, device, &work, observer)?
+                }
+                Launch::Collect { retry_failed } => {
+                    options
+                        .executor
+                        .collect(&jobs, &work, retry_failed, observer)?
+                }
+                Launch::Submit => {
+                    let submitted = match options.executor.submit(&jobs, &work) {
+                        Ok(submitted) => submitted,
+                        Err(e) => {
+                            // Nothing was submitted: the directory made for it goes.
+                            let _ = std::fs::remove_dir_all(root);
+                            return Err(e.into());
+                        }
+                    };
+                    return Ok(FixReport {
+                        run: original.dir.display().to_string(),
+                        dir: Some(root.display().to_string()),
+                        metric: metric_name(regression),
+                        nothing_to_fix,
+                        original: Outcome::of(original, original_metrics),
+                        candidates: Vec::new(),
+                        best: None,
+                        fixed_spec: None,
+                        seconds: start.elapsed().as_secs_f64(),
+                        imported_metric: None,
+                        screened,
+                        failed: Vec::new(),
+                        executor: options.executor.describe(),
+                        submitted: Some(submitted),
+                    });
+                }
+            }
+        }
     };
+    let mut results = results.into_iter();
     let mut failed = Vec::new();
     // The original with the other seeds: the noise floor every gain must beat. For an imported
     // model, the baseline: its weights trained on under the recipe. Without it nothing can be
     // judged, so a failure here ends the fix.
     let mut baseline_diagnosis = None;
-    for &seed in if pending.is_some() {
-        retrained_seeds
-    } else {
-        &[]
-    } {
+    for &seed in if root.is_some() { retrained_seeds } else { &[] } {
         let path = results
             .next()
             .expect("one result per job")
@@ -1032,7 +1113,7 @@ pub fn fix(
                     }
                 }
                 Err(failure) => {
-                    tracing::warn!(%failure, "a candidate's training failed");
+                    tracing::info!(%failure, "a candidate's training failed");
                     failed.push(failure);
                     candidate_failed = true;
                 }
@@ -1069,28 +1150,31 @@ pub fn fix(
         })
         .transpose()?;
     let mut dir_out = None;
-    if let Some(pending) = pending {
-        if let Some(text) = &fixed_spec {
-            std::fs::write(pending.dir().join(nd_train::FIXED_SPEC_FILE), text).map_err(|e| {
-                nd_train::TrainError::Io {
+    if let Some(root) = &root {
+        let fixed_path = root.join(nd_train::FIXED_SPEC_FILE);
+        match &fixed_spec {
+            Some(text) => {
+                std::fs::write(&fixed_path, text).map_err(|e| nd_train::TrainError::Io {
                     path: dir.join(nd_train::FIXED_SPEC_FILE),
                     source: e,
-                }
-            })?;
+                })?
+            }
+            // A collection judged again may have nothing to recommend any more.
+            None => {
+                let _ = std::fs::remove_file(&fixed_path);
+            }
         }
-        let temp = pending.dir().to_path_buf();
-        let committed = pending.commit()?;
-        relocate_logs(&mut failed, &temp, &committed);
+        let committed = match pending {
+            Some(pending) => pending.commit()?,
+            None => root.clone(),
+        };
+        relocate_logs(&mut failed, root, &committed);
         dir_out = Some(committed.display().to_string());
     }
     Ok(FixReport {
         run: original.dir.display().to_string(),
         dir: dir_out,
-        metric: if regression {
-            "test_mse".into()
-        } else {
-            "test_accuracy".into()
-        },
+        metric: metric_name(regression),
         nothing_to_fix,
         original: original_outcome,
         candidates: judged,
@@ -1104,6 +1188,7 @@ pub fn fix(
         screened,
         failed,
         executor: options.executor.describe(),
+        submitted: None,
     })
 }
 

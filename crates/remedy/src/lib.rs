@@ -25,13 +25,13 @@ pub use diagnosis::{
 };
 pub use fix::{
     collect_candidates, fix, fix_dir, fixed_key_reason, judge, keeps_weights, recommend, Candidate,
-    FixOptions, FixReport, Judged, LayerHealth, Original, Outcome, SeedMetrics, Start, Verdict,
-    MAX_SLUG_BYTES,
+    FixOptions, FixReport, Judged, Launch, LayerHealth, Original, Outcome, SeedMetrics, Start,
+    Verdict, MAX_SLUG_BYTES,
 };
 /// Reports progress of the trainings: per epoch for those in this process, per task for those
 /// of other processes or a cluster.
 pub use nd_executor::Progress as FixObserver;
-pub use nd_executor::{Executor, JobFailure, SlurmSettings, Tally};
+pub use nd_executor::{Executor, JobFailure, SlurmSettings, Submitted, Tally};
 pub use revive::{recycle, revive, Recycled, ReviveInfo, Revived};
 
 /// Why diagnosing or fixing failed.
@@ -65,6 +65,12 @@ pub enum RemedyError {
     /// The executor could not run the trainings at all.
     #[error(transparent)]
     Exec(#[from] nd_executor::ExecError),
+    /// `--collect` on a fix directory with no submission in it.
+    #[error("{}: no submitted fix to collect (no jobs/slurm.json); submit one with `fix RUN --executor slurm --no-wait`", dir.display())]
+    NothingSubmitted {
+        /// The fix directory.
+        dir: std::path::PathBuf,
+    },
     /// A training of the original's seeds (the noise floor every verdict needs) failed.
     #[error("the original's re-training failed, and without it nothing can be judged: {0}")]
     Baseline(Box<nd_executor::JobFailure>),

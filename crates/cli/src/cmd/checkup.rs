@@ -241,6 +241,7 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
         diagnose: DiagnoseOptions::default(),
         force: args.force,
         retrain_original: false,
+        launch: nd_remedy::Launch::Wait,
         executor: args.flags.executor.executor(&spec.executor)?,
     };
     let report = nd_remedy::fix(

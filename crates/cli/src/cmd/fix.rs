@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use nd_remedy::{Candidate, DiagnoseOptions, FixOptions, FixReport, Original, ReviveInfo};
+use nd_remedy::{Candidate, DiagnoseOptions, FixOptions, FixReport, Launch, Original, ReviveInfo};
 use nd_report::Format;
 
 use crate::progress::FixProgress;
@@ -101,6 +101,17 @@ pub struct FixArgs {
     /// Replace an existing RUN.fix directory.
     #[arg(long)]
     pub force: bool,
+    /// slurm: submit the trainings as a job array and return; `fix RUN --collect` judges them
+    /// later (the same --candidates, --try and --seeds).
+    #[arg(long, conflicts_with = "collect")]
+    pub no_wait: bool,
+    /// slurm: judge the trainings `--no-wait` submitted for RUN, waiting for those still queued
+    /// or running.
+    #[arg(long)]
+    pub collect: bool,
+    /// With --collect: submit the failed tasks again (only those), wait, then judge.
+    #[arg(long, requires = "collect")]
+    pub retry_failed: bool,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
@@ -121,6 +132,46 @@ pub fn print_report(
         Format::Markdown => print!("{}", nd_report::fix_markdown(report, revive)),
     }
     Ok(())
+}
+
+/// The command that collects what `args` submitted: the same candidates and seeds.
+fn collect_command(args: &FixArgs) -> String {
+    let mut command = format!("neuron-doctor fix {} --collect", args.run.display());
+    if args.flags.candidates != 3 {
+        command.push_str(&format!(" --candidates {}", args.flags.candidates));
+    }
+    if args.flags.seeds != 3 {
+        command.push_str(&format!(" --seeds {}", args.flags.seeds));
+    }
+    for t in &args.flags.try_ {
+        command.push_str(&format!(" --try '{t}'"));
+    }
+    if let Some(backend) = args.backend {
+        command.push_str(&format!(" --backend {backend}"));
+    }
+    command
+}
+
+/// What `--no-wait` submitted, and how to judge it later.
+fn print_submitted(
+    report: &FixReport,
+    submitted: &nd_remedy::Submitted,
+    collect: &str,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&nd_report::fix_json(report, None))?
+        ),
+        Format::Text | Format::Markdown => println!(
+            "submitted {} trainings as Slurm job array {} (job files and logs in {}/jobs/);\nwhen they are done: {collect}",
+            submitted.tasks,
+            submitted.job_id,
+            report.dir.as_deref().unwrap_or_default(),
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The exit code of a fix: 0 cured or nothing to fix, 1 otherwise.
@@ -144,7 +195,12 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--revive-epochs 0: revived units need at least 1 epoch of training");
     }
     let mut run = nd_train::Run::open(&args.run)?;
-    if args.strategy == Strategy::Retrain {
+    if args.strategy == Strategy::Revive && (args.no_wait || args.collect) {
+        anyhow::bail!(
+            "--no-wait and --collect are for --strategy retrain: revive trains in this process"
+        );
+    }
+    if args.strategy == Strategy::Retrain && !args.collect {
         check_fix_dir(&nd_remedy::fix_dir(&args.run), args.force)?;
     }
     // Verified on another backend than the run was trained on: the original is re-trained
@@ -197,7 +253,12 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
         train_seconds: run.summary.seconds,
         start: run.is_imported().then_some(&trained),
     };
-    let executor = args.flags.executor.executor(&run.spec.executor)?;
+    // What --no-wait submitted, only Slurm can collect.
+    let mut executor_flags = args.flags.executor.clone();
+    if args.collect && executor_flags.executor.is_none() {
+        executor_flags.executor = Some(nd_spec::ExecutorKind::Slurm);
+    }
+    let executor = executor_flags.executor(&run.spec.executor)?;
     let mut progress = FixProgress::new(args.quiet);
     match args.strategy {
         Strategy::Retrain => {
@@ -209,8 +270,20 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
                 force: args.force,
                 retrain_original: moved,
                 executor,
+                launch: if args.no_wait {
+                    Launch::Submit
+                } else if args.collect {
+                    Launch::Collect {
+                        retry_failed: args.retry_failed,
+                    }
+                } else {
+                    Launch::Wait
+                },
             };
             let report = nd_remedy::fix(&original, &options, &device, &mut progress)?;
+            if let Some(submitted) = &report.submitted {
+                return print_submitted(&report, submitted, &collect_command(&args), args.format);
+            }
             print_report(&report, None, args.format)?;
             write_html(report_path.as_deref(), &run, &diagnosis, &report)?;
             Ok(exit_code(&report))

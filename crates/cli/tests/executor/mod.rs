@@ -45,6 +45,7 @@ fn fix_with(dir: &Path, executor: Executor) -> FixReport {
         diagnose: options,
         force: false,
         retrain_original: false,
+        launch: nd_remedy::Launch::Wait,
         executor,
     };
     nd_remedy::fix(&original, &fix_options, &device, &mut nd_executor::Quiet).expect("a fix")
@@ -247,4 +248,35 @@ fn jobs_zero_and_jobs_on_slurm_are_refused() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn no_wait_and_collect_are_refused_where_they_cannot_work_and_leave_nothing() {
+    let t = TestDir::new();
+    t.train(
+        &config("broken/digits-dying-relu.toml"),
+        "run",
+        &["--epochs", "1"],
+    );
+    // Local trainings end with the process: nothing to come back for.
+    let out = t.expect(&["fix", "run", "--no-wait", "-q"], 2);
+    assert!(
+        stderr(&out).contains("--no-wait needs --executor slurm"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!t.join("run.fix").exists());
+    // Nothing was submitted for this run.
+    let out = t.expect(&["fix", "run", "--collect", "-q"], 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("run.fix: no submitted fix to collect"),
+        "{err}"
+    );
+    assert!(err.contains("--no-wait"), "{err}");
+    // --retry-failed belongs to --collect, and --collect does not go with --no-wait.
+    t.expect(&["fix", "run", "--retry-failed"], 2);
+    t.expect(&["fix", "run", "--collect", "--no-wait"], 2);
+    assert!(!t.join("run.fix").exists());
+    t.assert_no_partial();
 }

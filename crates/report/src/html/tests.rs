@@ -134,6 +134,7 @@ fn fix_report(d: &Diagnosis) -> FixReport {
         screened: Vec::new(),
         failed: Vec::new(),
         executor: "in-process".into(),
+        submitted: None,
     }
 }
 
