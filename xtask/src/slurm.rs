@@ -367,13 +367,14 @@ impl Cluster {
     }
 }
 
-/// The cluster's `slurm.conf`: one node, one partition, no cgroups, no accounting.
+/// The cluster's `slurm.conf`: one node, one partition, no cgroups, no accounting; the
+/// controller and the node are reached on 127.0.0.1, whatever the host name resolves to.
 fn config(dir: &Path, host: &str, cpus: usize, memory_mib: u64) -> String {
     let d = dir.display();
     format!(
         "# A one-node cluster for neuron-doctor's CI (written by cargo xtask ci).\n\
          ClusterName=neuron-doctor\n\
-         SlurmctldHost={host}\n\
+         SlurmctldHost={host}(127.0.0.1)\n\
          SlurmUser=root\n\
          SlurmdUser=root\n\
          AuthType=auth/munge\n\
@@ -389,7 +390,7 @@ fn config(dir: &Path, host: &str, cpus: usize, memory_mib: u64) -> String {
          SlurmdPidFile={d}/slurmd.pid\n\
          SlurmctldLogFile={d}/slurmctld.log\n\
          SlurmdLogFile={d}/slurmd.log\n\
-         NodeName={host} CPUs={cpus} RealMemory={memory_mib} State=UNKNOWN\n\
+         NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mib} State=UNKNOWN\n\
          PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP\n"
     )
 }
