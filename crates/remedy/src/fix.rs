@@ -343,15 +343,17 @@ pub fn screen(
 /// that candidate changes it: the rate where the smoothed loss falls fastest, to two
 /// significant digits. A rate given by hand (`--try`) is kept; where the test finds no rate at
 /// which the loss falls, the rule's value stays and the reason says so. Candidates that end up
-/// the same as the original or as one before them are dropped.
+/// the same as the original or as one before them are dropped. Returns the candidates and each
+/// range test's curve, under the label of the candidate it set.
 pub fn rates_from_lr_find(
     candidates: Vec<Candidate>,
     spec: &CheckedSpec,
     data: &Dataset,
     device: &Device,
-) -> Result<Vec<Candidate>, RemedyError> {
+) -> Result<(Vec<Candidate>, Vec<RangeTest>), RemedyError> {
     const KEY: &str = "train.learning_rate";
     let mut out: Vec<Candidate> = Vec::new();
+    let mut tests = Vec::new();
     let mut seen: Vec<Spec> = vec![spec.spec().clone()];
     for mut candidate in candidates {
         if candidate.from != "try" && candidate.changes.iter().any(|(k, _)| k == KEY) {
@@ -381,6 +383,10 @@ pub fn rates_from_lr_find(
                     );
                 }
             }
+            tests.push(RangeTest {
+                candidate: candidate.label.clone(),
+                curve,
+            });
         }
         let changed = candidate.apply(spec)?.into_inner();
         if seen.contains(&changed) {
@@ -389,7 +395,16 @@ pub fn rates_from_lr_find(
         seen.push(changed);
         out.push(candidate);
     }
-    Ok(out)
+    Ok((out, tests))
+}
+
+/// A learning-rate range test the fixer ran to set a candidate's rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RangeTest {
+    /// The candidate whose rate it set, as labelled after.
+    pub candidate: String,
+    /// The curve (every step's rate, loss and smoothed loss) and what it suggested.
+    pub curve: nd_train::LrCurve,
 }
 
 /// Candidates from the findings' remedies: most severe findings first, each finding's
@@ -706,6 +721,9 @@ pub struct FixReport {
     /// Where the trainings ran (`in-process`, `local (2 jobs at once)`, `slurm`).
     #[serde(default)]
     pub executor: String,
+    /// The learning-rate range tests that set the candidates' rates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub range_tests: Vec<RangeTest>,
     /// Submitted without waiting (`--no-wait`): the job array to collect later; nothing is
     /// judged yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -856,7 +874,7 @@ pub fn fix(
     };
     // Learning rates are measured, not divided: the range test sets them. Then every
     // candidate is screened at initialization before its budget is spent.
-    let candidates = rates_from_lr_find(candidates, spec, original.data, device)?;
+    let (candidates, range_tests) = rates_from_lr_find(candidates, spec, original.data, device)?;
     let (mut candidates, screened) = screen(
         candidates,
         spec,
@@ -1050,6 +1068,7 @@ pub fn fix(
                         screened,
                         failed: Vec::new(),
                         executor: options.executor.describe(),
+                        range_tests,
                         submitted: Some(submitted),
                     });
                 }
@@ -1188,6 +1207,7 @@ pub fn fix(
         screened,
         failed,
         executor: options.executor.describe(),
+        range_tests,
         submitted: None,
     })
 }
@@ -1387,7 +1407,12 @@ mod tests {
             revive: false,
         };
         let by_hand = Candidate::parse("train.learning_rate=0.003").unwrap();
-        let out = rates_from_lr_find(vec![rule, by_hand], &spec, &data, &device).unwrap();
+        let (out, tests) = rates_from_lr_find(vec![rule, by_hand], &spec, &data, &device).unwrap();
+        // The rule's candidate was set by a range test, whose curve is kept; the hand-given
+        // rate was not.
+        assert_eq!(tests.len(), 1);
+        assert_eq!(tests[0].candidate, out[0].label);
+        assert!(tests[0].curve.points.len() > 10);
         let curve =
             nd_train::lr_find(&spec, &data, &device, &nd_train::LrFindOptions::default()).unwrap();
         let suggested = curve.suggested.expect("digits has a falling loss");

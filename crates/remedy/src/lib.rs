@@ -25,8 +25,8 @@ pub use diagnosis::{
 };
 pub use fix::{
     collect_candidates, fix, fix_dir, fixed_key_reason, judge, keeps_weights, recommend, Candidate,
-    FixOptions, FixReport, Judged, Launch, LayerHealth, Original, Outcome, SeedMetrics, Start,
-    Verdict, MAX_SLUG_BYTES,
+    FixOptions, FixReport, Judged, Launch, LayerHealth, Original, Outcome, RangeTest, SeedMetrics,
+    Start, Verdict, MAX_SLUG_BYTES,
 };
 /// Reports progress of the trainings: per epoch for those in this process, per task for those
 /// of other processes or a cluster.

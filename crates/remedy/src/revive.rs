@@ -139,6 +139,7 @@ pub fn revive(
         screened: Vec::new(),
         failed: Vec::new(),
         executor: "in-process".into(),
+        range_tests: Vec::new(),
         submitted: None,
     };
     let info = ReviveInfo {

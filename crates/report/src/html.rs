@@ -719,6 +719,17 @@ fn fix(page: &mut String, report: &FixReport) {
         "Share of units that never activate, over all relu-family units and per layer.",
         &charts::fix_dead(report),
     );
+    if !report.range_tests.is_empty() {
+        figure(
+            page,
+            "wide",
+            "Learning-rate range tests (lr-find)",
+            "The spec as each candidate changes it, trained from its seeded start while the rate \
+             rises step by step; the ring marks the suggested rate, where the smoothed loss falls \
+             fastest, which the candidate was given.",
+            &charts::range_tests(report),
+        );
+    }
     page.push_str("</div>\n</section>\n");
 }
 

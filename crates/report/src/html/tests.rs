@@ -134,6 +134,7 @@ fn fix_report(d: &Diagnosis) -> FixReport {
         screened: Vec::new(),
         failed: Vec::new(),
         executor: "in-process".into(),
+        range_tests: Vec::new(),
         submitted: None,
     }
 }
@@ -285,6 +286,46 @@ fn the_fix_section_appears_only_with_a_fix() {
         assert!(has_text(charts[1], &layer), "{layer}");
     }
     assert!(has_text(charts[1], "all units"));
+}
+
+#[test]
+fn the_range_tests_that_set_the_rates_are_plotted_with_the_suggestion_ringed() {
+    let mut fix = fix_report(&fixture().diagnosis);
+    let points: Vec<nd_train::LrPoint> = (0..60)
+        .map(|i| {
+            let rate = 1e-6 * 10f64.powf(i as f64 / 10.0);
+            // Falls fastest near 1e-3, then blows up.
+            let loss =
+                2.3 - (rate.log10() + 6.0).min(3.0) * 0.5 + (rate.log10() + 1.0).max(0.0) * 4.0;
+            nd_train::LrPoint {
+                learning_rate: rate,
+                loss,
+                smoothed: loss,
+            }
+        })
+        .collect();
+    fix.range_tests = vec![nd_remedy::RangeTest {
+        candidate: "train.learning_rate=0.001".into(),
+        curve: nd_train::LrCurve {
+            points,
+            suggested: Some(1e-3),
+            lowest: Some(1e-2),
+            stopped: None,
+        },
+    }];
+    let page = report(Some(&fix));
+    let section = &page[page.find("id=\"fix\"").expect("fix section")..];
+    assert!(section.contains("Learning-rate range tests (lr-find)"));
+    let charts = svgs(section);
+    assert_eq!(charts.len(), 3);
+    let chart = charts[2];
+    assert!(has_text(chart, "train.learning_rate=0.001"), "{chart}");
+    assert!(has_text(chart, "learning rate"));
+    assert!(chart.contains("<circle"), "the suggested rate is ringed");
+    assert!(chart.contains("<polyline"), "the curve is drawn");
+    // Without range tests there is no such chart.
+    let plain = report(Some(&fix_report(&fixture().diagnosis)));
+    assert!(!plain.contains("Learning-rate range tests"));
 }
 
 #[test]
