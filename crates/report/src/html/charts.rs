@@ -1183,6 +1183,60 @@ pub fn compare_layers(report: &nd_remedy::CompareReport, saturated: bool) -> Str
     })
 }
 
+/// (h) `fix`: each learning-rate range test that set a candidate's rate, the smoothed loss
+/// against the rate (log scale), its suggested rate ringed.
+pub fn range_tests(report: &FixReport) -> String {
+    let tests = &report.range_tests;
+    let x = Axis::log(
+        tests
+            .iter()
+            .flat_map(|t| t.curve.points.iter().map(|p| p.learning_rate)),
+    );
+    let y = Axis::linear(
+        tests
+            .iter()
+            .flat_map(|t| t.curve.points.iter().map(|p| p.smoothed)),
+    );
+    let keys: Vec<Key> = tests
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Key::line(t.candidate.clone(), layer_color(i)))
+        .collect();
+    svg((FULL_WIDTH, HEIGHT + 40), |area| {
+        if tests.iter().all(|t| t.curve.points.is_empty()) {
+            return empty_note(area, "no range test ran");
+        }
+        let plot = with_legend(area, &keys)?;
+        let mut chart = chart(&plot, &x, &y, "learning rate", "smoothed loss", 16)?;
+        for (i, t) in tests.iter().enumerate() {
+            let color = layer_color(i).color();
+            let line: Vec<(f64, f64)> = t
+                .curve
+                .points
+                .iter()
+                .filter_map(|p| Some((x.place(p.learning_rate)?, y.place(p.smoothed)?)))
+                .map(|(a, b)| (a, b.clamp(y.low, y.high)))
+                .collect();
+            chart.draw_series(LineSeries::new(line, color.stroke_width(2)))?;
+            let suggested = t.curve.suggested.and_then(|rate| {
+                t.curve
+                    .points
+                    .iter()
+                    .min_by(|a, b| {
+                        (a.learning_rate - rate)
+                            .abs()
+                            .total_cmp(&(b.learning_rate - rate).abs())
+                    })
+                    .and_then(|p| Some((x.place(p.learning_rate)?, y.place(p.smoothed)?)))
+            });
+            if let Some(at) = suggested {
+                chart.draw_series(std::iter::once(Circle::new(at, 7, color.stroke_width(3))))?;
+            }
+        }
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1247,58 +1301,4 @@ mod tests {
         assert_eq!(decade(-5), "1e-5");
         assert_eq!(decade(2), "100");
     }
-}
-
-/// (h) `fix`: each learning-rate range test that set a candidate's rate, the smoothed loss
-/// against the rate (log scale), its suggested rate ringed.
-pub fn range_tests(report: &FixReport) -> String {
-    let tests = &report.range_tests;
-    let x = Axis::log(
-        tests
-            .iter()
-            .flat_map(|t| t.curve.points.iter().map(|p| p.learning_rate)),
-    );
-    let y = Axis::linear(
-        tests
-            .iter()
-            .flat_map(|t| t.curve.points.iter().map(|p| p.smoothed)),
-    );
-    let keys: Vec<Key> = tests
-        .iter()
-        .enumerate()
-        .map(|(i, t)| Key::line(t.candidate.clone(), layer_color(i)))
-        .collect();
-    svg((FULL_WIDTH, HEIGHT + 40), |area| {
-        if tests.iter().all(|t| t.curve.points.is_empty()) {
-            return empty_note(area, "no range test ran");
-        }
-        let plot = with_legend(area, &keys)?;
-        let mut chart = chart(&plot, &x, &y, "learning rate", "smoothed loss", 16)?;
-        for (i, t) in tests.iter().enumerate() {
-            let color = layer_color(i).color();
-            let line: Vec<(f64, f64)> = t
-                .curve
-                .points
-                .iter()
-                .filter_map(|p| Some((x.place(p.learning_rate)?, y.place(p.smoothed)?)))
-                .map(|(a, b)| (a, b.clamp(y.low, y.high)))
-                .collect();
-            chart.draw_series(LineSeries::new(line, color.stroke_width(2)))?;
-            let suggested = t.curve.suggested.and_then(|rate| {
-                t.curve
-                    .points
-                    .iter()
-                    .min_by(|a, b| {
-                        (a.learning_rate - rate)
-                            .abs()
-                            .total_cmp(&(b.learning_rate - rate).abs())
-                    })
-                    .and_then(|p| Some((x.place(p.learning_rate)?, y.place(p.smoothed)?)))
-            });
-            if let Some(at) = suggested {
-                chart.draw_series(std::iter::once(Circle::new(at, 7, color.stroke_width(3))))?;
-            }
-        }
-        Ok(())
-    })
 }
