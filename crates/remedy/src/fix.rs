@@ -668,6 +668,29 @@ pub struct FixOptions {
     pub executor: Executor,
     /// Whether to wait for the trainings, submit them and return, or collect a submission.
     pub launch: Launch,
+    /// Epoch-equivalents the whole fix may spend. With it, up to [`MAX_HALVING_CANDIDATES`]
+    /// candidates are tried by successive halving (each a fraction of the epochs, the better
+    /// half kept, the epochs doubled) until `candidates` remain for the full paired-seed runs.
+    pub budget: Option<usize>,
+}
+
+/// The most candidates successive halving starts from.
+pub const MAX_HALVING_CANDIDATES: usize = 8;
+
+/// A candidate successive halving dropped before the full runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pruned {
+    /// The candidate.
+    pub label: String,
+    /// The round that dropped it (1 is the first); 0 when the budget left no room to try it.
+    pub round: usize,
+    /// Epochs each candidate trained in that round.
+    pub epochs: usize,
+    /// Its metric at the end of the round (test accuracy or MSE, the spec's seed).
+    #[serde(deserialize_with = "nd_probe::null_as_nan")]
+    pub metric: f64,
+    /// Why, in words.
+    pub why: String,
 }
 
 /// Whether `fix` waits for its trainings.
@@ -721,6 +744,12 @@ pub struct FixReport {
     /// Where the trainings ran (`in-process`, `local (2 jobs at once)`, `slurm`).
     #[serde(default)]
     pub executor: String,
+    /// Candidates successive halving dropped before the full runs (`--budget`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pruned: Vec<Pruned>,
+    /// Epoch-equivalents spent, when a budget was given (halving rounds and full runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_spent: Option<usize>,
     /// The learning-rate range tests that set the candidates' rates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub range_tests: Vec<RangeTest>,
@@ -798,6 +827,227 @@ fn metric_name(regression: bool) -> String {
     .into()
 }
 
+/// What successive halving works with.
+struct Halving {
+    budget: usize,
+    keep: usize,
+    seeds: usize,
+    baseline_runs: usize,
+    regression: bool,
+}
+
+/// What it decided.
+struct Halved {
+    kept: Vec<Candidate>,
+    pruned: Vec<Pruned>,
+    spent: usize,
+}
+
+/// The rounds of successive halving from `n` candidates down to `keep`: how many train in
+/// each round and for how many epochs (the last round a half of `epochs`, the one before a
+/// quarter, at least 1), and their cost in epochs.
+fn halving_rounds(n: usize, keep: usize, epochs: usize) -> (Vec<(usize, usize)>, usize) {
+    let mut counts = Vec::new();
+    let mut m = n;
+    while m > keep {
+        counts.push(m);
+        m = m.div_ceil(2).max(keep);
+    }
+    let rounds = counts.len();
+    let plan: Vec<(usize, usize)> = counts
+        .into_iter()
+        .enumerate()
+        .map(|(r, m)| (m, (epochs >> (rounds - r)).max(1)))
+        .collect();
+    let cost = plan.iter().map(|(m, e)| m * e).sum();
+    (plan, cost)
+}
+
+/// Successive halving (Jamieson & Talwalkar 2016): as many candidates as the budget allows
+/// after the full runs are paid for train a fraction of the epochs on the spec's seed; the
+/// better half by the held-out metric is kept and the epochs doubled, until `keep` remain.
+#[allow(clippy::too_many_arguments)]
+fn halve(
+    candidates: Vec<Candidate>,
+    h: &Halving,
+    original: &Original,
+    root: &Path,
+    options: &FixOptions,
+    device: &Device,
+    observer: &mut dyn FixObserver,
+) -> Result<Halved, RemedyError> {
+    let epochs = original.spec.train.epochs;
+    let full = (h.keep.min(candidates.len()) * h.seeds + h.baseline_runs) * epochs;
+    if h.budget < full {
+        return Err(RemedyError::BudgetTooSmall {
+            budget: h.budget,
+            needed: full,
+        });
+    }
+    let mut n = candidates.len();
+    while n > h.keep && halving_rounds(n, h.keep, epochs).1 > h.budget - full {
+        n -= 1;
+    }
+    let (rounds, cost) = halving_rounds(n, h.keep, epochs);
+    let mut alive: Vec<Candidate> = candidates;
+    let mut pruned: Vec<Pruned> = alive
+        .split_off(n)
+        .into_iter()
+        .map(|c| Pruned {
+            label: c.label,
+            round: 0,
+            epochs: 0,
+            metric: f64::NAN,
+            why: format!(
+                "not tried: the budget of {} epochs has room for {n} candidates",
+                h.budget
+            ),
+        })
+        .collect();
+    let seed = original.spec.train.seed;
+    for (r, &(_, round_epochs)) in rounds.iter().enumerate() {
+        let next = rounds.get(r + 1).map_or(h.keep, |(m, _)| *m);
+        let mut jobs = Vec::with_capacity(alive.len());
+        let mut slugs = vec!["original".to_string()];
+        for candidate in &alive {
+            let (start, changed) =
+                plan_candidate(candidate, original.spec, original.start.is_some())?;
+            let mut s = changed.into_inner();
+            s.train.seed = seed;
+            s.train.epochs = round_epochs;
+            let s = s.check()?;
+            let slug = candidate.unique_slug(&mut slugs);
+            jobs.push(
+                Job::new(
+                    format!(
+                        "{} ({round_epochs} epochs, round {})",
+                        candidate.label,
+                        r + 1
+                    ),
+                    s.clone(),
+                    root.join(format!("{slug}@round-{}", r + 1)),
+                )
+                .starting_from(start_of(start, &s, original, seed, device)?),
+            );
+        }
+        let work = root
+            .join(nd_train::JOBS_DIR)
+            .join(format!("round-{}", r + 1));
+        let results = options
+            .executor
+            .run(jobs, original.data, device, &work, observer)?;
+        let mut scored: Vec<(f64, Candidate, Option<String>)> = Vec::new();
+        for (candidate, result) in alive.into_iter().zip(results) {
+            let (metric, failure) = match result {
+                Ok(path) => {
+                    let run = nd_train::Run::open(&path)?;
+                    let metric = run.metrics.last().map_or(f64::NAN, EpochMetrics::primary);
+                    (metric, None)
+                }
+                Err(f) => (f64::NAN, Some(f.to_string())),
+            };
+            scored.push((metric, candidate, failure));
+        }
+        // Best first; a NaN (diverged, or failed) last; ties keep the proposal order.
+        let key = |m: f64| {
+            if m.is_nan() {
+                f64::NEG_INFINITY
+            } else if h.regression {
+                -m
+            } else {
+                m
+            }
+        };
+        scored.sort_by(|a, b| key(b.0).total_cmp(&key(a.0)));
+        let best = scored.first().map_or(f64::NAN, |s| s.0);
+        let cut = scored.get(next.saturating_sub(1)).map_or(f64::NAN, |s| s.0);
+        alive = Vec::new();
+        for (i, (metric, candidate, failure)) in scored.into_iter().enumerate() {
+            if i < next {
+                alive.push(candidate);
+                continue;
+            }
+            pruned.push(Pruned {
+                label: candidate.label,
+                round: r + 1,
+                epochs: round_epochs,
+                metric,
+                why: failure.unwrap_or_else(|| {
+                    format!("not among the {next} best after {round_epochs} epochs (the last kept {}, the best {})", short(cut, h.regression), short(best, h.regression))
+                }),
+            });
+        }
+        tracing::info!(round = r + 1, kept = alive.len(), "halving round");
+    }
+    Ok(Halved {
+        kept: alive,
+        pruned,
+        spent: cost + full,
+    })
+}
+
+/// A metric in a sentence: a percentage for accuracy, four decimals for MSE.
+fn short(value: f64, regression: bool) -> String {
+    if !value.is_finite() {
+        "not measured".into()
+    } else if regression {
+        format!("{value:.4}")
+    } else {
+        format!("{:.1}%", value * 100.0)
+    }
+}
+
+/// Where a candidate starts (an imported model's weights, revived or as they are, or a fresh
+/// initialization) and its spec (without the imported `[source]` when it trains from scratch).
+fn plan_candidate(
+    candidate: &Candidate,
+    spec: &CheckedSpec,
+    imported: bool,
+) -> Result<(Start, CheckedSpec), RemedyError> {
+    let start = match imported {
+        false => Start::Scratch,
+        true if candidate.revive => Start::Revived,
+        true if keeps_weights(candidate) => Start::ImportedWeights,
+        true => Start::Scratch,
+    };
+    let mut changed = candidate.apply(spec)?;
+    if start == Start::Scratch && changed.source.is_some() {
+        // Trained from scratch, it no longer descends from the imported file.
+        let mut plain = changed.into_inner();
+        plain.source = None;
+        changed = plain.check()?;
+    }
+    Ok((start, changed))
+}
+
+/// The weights a candidate's training on `seed` starts from: the imported weights (revived, or
+/// as they are), or none (a fresh initialization from the seed).
+fn start_of(
+    start: Start,
+    s: &CheckedSpec,
+    original: &Original,
+    seed: u64,
+    device: &Device,
+) -> Result<Option<Network>, RemedyError> {
+    Ok(match (start, original.start) {
+        (Start::Revived, Some(weights)) => Some(
+            crate::revive::recycle(
+                s,
+                original.data,
+                &original.diagnosis.probe,
+                weights,
+                seed,
+                device,
+            )?
+            .network,
+        ),
+        (Start::ImportedWeights, Some(weights)) => {
+            Some(nd_train::init_network(s, original.data, device)?.with_weights_of(weights))
+        }
+        _ => None,
+    })
+}
+
 /// A spec with another seed.
 fn with_seed(spec: &CheckedSpec, seed: u64) -> Result<CheckedSpec, RemedyError> {
     let mut s = spec.spec().clone();
@@ -868,7 +1118,11 @@ pub fn fix(
         collect_candidates(
             spec,
             &original.diagnosis.findings,
-            options.candidates,
+            if options.budget.is_some() {
+                MAX_HALVING_CANDIDATES.max(options.candidates)
+            } else {
+                options.candidates
+            },
             &options.extra,
         )
     };
@@ -957,6 +1211,35 @@ pub fn fix(
             }
         }
     };
+    // With a budget, successive halving picks the candidates that get the full runs.
+    let mut pruned = Vec::new();
+    let mut budget_spent = None;
+    let candidates = match (options.budget, &root) {
+        (Some(budget), Some(root)) => {
+            if options.launch != Launch::Wait {
+                return Err(RemedyError::BudgetNotWaiting);
+            }
+            let halved = halve(
+                candidates,
+                &Halving {
+                    budget,
+                    keep: options.candidates.max(1),
+                    seeds: seeds.len(),
+                    baseline_runs: retrained_seeds.len(),
+                    regression,
+                },
+                original,
+                root,
+                options,
+                device,
+                observer,
+            )?;
+            pruned = halved.pruned;
+            budget_spent = Some(halved.spent);
+            halved.kept
+        }
+        _ => candidates,
+    };
     // Every training is one job: the original's other seeds (for an imported model, its
     // weights trained on under the recipe: the baseline) and each candidate on every seed. The
     // executor runs them, here or in other processes or on a cluster, and each writes a run
@@ -981,50 +1264,19 @@ pub fn fix(
         }
         let mut slugs = vec!["original".to_string()];
         for candidate in candidates {
-            let start = match imported {
-                None => Start::Scratch,
-                Some(_) if candidate.revive => Start::Revived,
-                Some(_) if keeps_weights(&candidate) => Start::ImportedWeights,
-                Some(_) => Start::Scratch,
-            };
-            let mut changed = candidate.apply(spec)?;
-            if start == Start::Scratch && changed.source.is_some() {
-                // Trained from scratch, it no longer descends from the imported file.
-                let mut plain = changed.into_inner();
-                plain.source = None;
-                changed = plain.check()?;
-            }
+            let (start, changed) = plan_candidate(&candidate, spec, imported.is_some())?;
             // Two candidates whose names clean up the same get their own directories.
             let slug = candidate.unique_slug(&mut slugs);
             for (k, &seed) in seeds.iter().enumerate() {
                 let s = with_seed(&changed, seed)?;
-                // Where its training starts: the imported weights (revived, or as they are), or
-                // a fresh initialization from the seed.
-                let start_from = match (start, imported) {
-                    (Start::Revived, Some(weights)) => Some(
-                        crate::revive::recycle(
-                            &s,
-                            original.data,
-                            &original.diagnosis.probe,
-                            weights,
-                            seed,
-                            device,
-                        )?
-                        .network,
-                    ),
-                    (Start::ImportedWeights, Some(weights)) => Some(
-                        nd_train::init_network(&s, original.data, device)?.with_weights_of(weights),
-                    ),
-                    _ => None,
-                };
                 let out = if k == 0 {
                     root.join(&slug)
                 } else {
                     root.join(format!("{slug}@seed-{seed}"))
                 };
                 jobs.push(
-                    Job::new(format!("{} seed {seed}", candidate.label), s, out)
-                        .starting_from(start_from),
+                    Job::new(format!("{} seed {seed}", candidate.label), s.clone(), out)
+                        .starting_from(start_of(start, &s, original, seed, device)?),
                 );
             }
             planned.push((candidate, start, changed, slug));
@@ -1068,6 +1320,8 @@ pub fn fix(
                         screened,
                         failed: Vec::new(),
                         executor: options.executor.describe(),
+                        pruned,
+                        budget_spent,
                         range_tests,
                         submitted: Some(submitted),
                     });
@@ -1207,6 +1461,8 @@ pub fn fix(
         screened,
         failed,
         executor: options.executor.describe(),
+        pruned,
+        budget_spent,
         range_tests,
         submitted: None,
     })

@@ -25,8 +25,8 @@ pub use diagnosis::{
 };
 pub use fix::{
     collect_candidates, fix, fix_dir, fixed_key_reason, judge, keeps_weights, recommend, Candidate,
-    FixOptions, FixReport, Judged, Launch, LayerHealth, Original, Outcome, RangeTest, SeedMetrics,
-    Start, Verdict, MAX_SLUG_BYTES,
+    FixOptions, FixReport, Judged, Launch, LayerHealth, Original, Outcome, Pruned, RangeTest,
+    SeedMetrics, Start, Verdict, MAX_HALVING_CANDIDATES, MAX_SLUG_BYTES,
 };
 /// Reports progress of the trainings: per epoch for those in this process, per task for those
 /// of other processes or a cluster.
@@ -65,6 +65,17 @@ pub enum RemedyError {
     /// The executor could not run the trainings at all.
     #[error(transparent)]
     Exec(#[from] nd_executor::ExecError),
+    /// A budget too small for the full runs alone.
+    #[error("--budget {budget}: the full runs alone need {needed} epochs (the kept candidates on every seed, and the original's other seeds, at the spec's epochs); give at least that, or fewer --seeds or --candidates")]
+    BudgetTooSmall {
+        /// The budget given.
+        budget: usize,
+        /// What the full runs need.
+        needed: usize,
+    },
+    /// Halving needs each round's results before the next.
+    #[error("--budget runs rounds that each need the last one's results: it cannot be combined with --no-wait or --collect")]
+    BudgetNotWaiting,
     /// `--collect` on a fix directory with no submission in it.
     #[error("{}: no submitted fix to collect (no jobs/slurm.json); submit one with `fix RUN --executor slurm --no-wait`", dir.display())]
     NothingSubmitted {

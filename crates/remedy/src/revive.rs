@@ -139,6 +139,8 @@ pub fn revive(
         screened: Vec::new(),
         failed: Vec::new(),
         executor: "in-process".into(),
+        pruned: Vec::new(),
+        budget_spent: None,
         range_tests: Vec::new(),
         submitted: None,
     };

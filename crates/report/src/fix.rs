@@ -76,6 +76,34 @@ pub(crate) fn failed_text(failed: &[nd_remedy::JobFailure], what: &str) -> Strin
         .collect()
 }
 
+/// What successive halving pruned, one line each, and what the budget paid for.
+fn pruned_text(report: &FixReport) -> String {
+    let mut out: String = report
+        .pruned
+        .iter()
+        .map(|p| {
+            if p.round == 0 {
+                format!("pruned before round 1: {}: {}\n", p.label, p.why)
+            } else {
+                format!(
+                    "pruned in round {} ({} epochs): {} at {}: {}\n",
+                    p.round,
+                    p.epochs,
+                    p.label,
+                    metric_value(report, p.metric),
+                    p.why
+                )
+            }
+        })
+        .collect();
+    if let Some(spent) = report.budget_spent {
+        out.push_str(&format!(
+            "budget: {spent} epochs spent on successive halving and the full runs\n"
+        ));
+    }
+    out
+}
+
 /// The candidates screened at initialization, one line each.
 fn screened_text(report: &FixReport) -> String {
     report
@@ -177,6 +205,7 @@ pub fn fix_text(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
     out.push_str(&table.to_string());
     out.push('\n');
     out.push_str(&screened_text(report));
+    out.push_str(&pruned_text(report));
     out.push_str(&failed_text(&report.failed, "candidates"));
     if let Some(info) = revive {
         let units: usize = info.recycled.iter().map(|(_, n)| n).sum();
@@ -283,7 +312,8 @@ pub fn fix_markdown(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
             j.verdict.as_str()
         ));
     }
-    let screened = screened_text(report) + &failed_text(&report.failed, "candidates");
+    let screened =
+        screened_text(report) + &pruned_text(report) + &failed_text(&report.failed, "candidates");
     if !screened.is_empty() {
         out.push('\n');
         out.push_str(&screened);

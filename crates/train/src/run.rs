@@ -317,8 +317,17 @@ pub fn check_replaceable(path: &Path) -> Result<(), TrainError> {
         let known = if is_run {
             !is_dir && RUN_DIR_FILES.contains(&name.as_str())
         } else if *is_dir && name == JOBS_DIR {
-            // The executor's job files: specs, start weights, scripts, logs, exit codes.
-            dir_entries(&path.join(name))?.iter().all(|(_, d)| !d)
+            // The executor's job files: specs, start weights, scripts, logs, exit codes; those
+            // of successive halving's rounds in `round-N/`.
+            let jobs = path.join(name);
+            let mut plain = true;
+            for (sub, d) in dir_entries(&jobs)? {
+                if d {
+                    plain &= sub.starts_with("round-")
+                        && dir_entries(&jobs.join(&sub))?.iter().all(|(_, d)| !d);
+                }
+            }
+            plain
         } else if *is_dir {
             // A fix directory's candidate: itself a run, with nothing else in it.
             let sub = path.join(name);

@@ -242,6 +242,7 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
         force: args.force,
         retrain_original: false,
         launch: nd_remedy::Launch::Wait,
+        budget: args.flags.budget,
         executor: args.flags.executor.executor(&spec.executor)?,
     };
     let report = nd_remedy::fix(

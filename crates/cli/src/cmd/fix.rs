@@ -32,6 +32,12 @@ pub struct FixFlags {
     /// spread and win on every paired seed.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub seeds: usize,
+    /// Epochs the whole fix may spend (every training's epochs added up). With it, up to 8
+    /// candidates are tried by successive halving: each trains a fraction of the epochs on the
+    /// spec's seed, the better half is kept and the epochs doubled, until --candidates remain
+    /// for the full paired-seed runs; the report lists what was pruned when and why.
+    #[arg(long, value_name = "EPOCHS")]
+    pub budget: Option<usize>,
     #[command(flatten)]
     pub executor: crate::settings::ExecutorFlags,
 }
@@ -270,6 +276,7 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
                 force: args.force,
                 retrain_original: moved,
                 executor,
+                budget: args.flags.budget,
                 launch: if args.no_wait {
                     Launch::Submit
                 } else if args.collect {

@@ -46,6 +46,7 @@ fn fix_with(dir: &Path, executor: Executor) -> FixReport {
         force: false,
         retrain_original: false,
         launch: nd_remedy::Launch::Wait,
+        budget: None,
         executor,
     };
     nd_remedy::fix(&original, &fix_options, &device, &mut nd_executor::Quiet).expect("a fix")

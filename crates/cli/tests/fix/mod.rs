@@ -339,3 +339,72 @@ fn a_net_born_dead_by_depth_is_cured_by_width_and_leaky_relu_is_screened_out() {
     );
     assert!(leaky["added"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn a_budget_tries_more_candidates_by_successive_halving_and_says_what_it_pruned() {
+    let t = TestDir::new();
+    t.train(
+        &config("broken/digits-dying-relu.toml"),
+        "run",
+        &["--epochs", "8"],
+    );
+    // Three remedies proposed, one kept for the full runs: two halving rounds (3 -> 2 -> 1)
+    // of 2 and 4 epochs on the spec's seed, then the survivor and the original's second seed
+    // at 8 epochs: 3*2 + 2*4 + (1*2 + 1)*8 = 38 epochs.
+    let report = json(&t.expect(
+        &[
+            "fix",
+            "run",
+            "--seeds",
+            "2",
+            "--candidates",
+            "1",
+            "--budget",
+            "200",
+            "--format",
+            "json",
+            "-q",
+        ],
+        0,
+    ));
+    assert_eq!(report["budget_spent"], 38, "{report:#}");
+    let pruned = report["pruned"].as_array().expect("pruned candidates");
+    assert_eq!(pruned.len(), 2, "{report:#}");
+    assert_eq!(pruned[0]["round"], 1);
+    assert_eq!(pruned[0]["epochs"], 2);
+    assert_eq!(pruned[1]["round"], 2);
+    assert_eq!(pruned[1]["epochs"], 4);
+    for p in pruned {
+        assert!(p["why"].as_str().unwrap().contains("best after"), "{p:#}");
+    }
+    let judged = report["candidates"].as_array().unwrap();
+    assert_eq!(judged.len(), 1);
+    assert_eq!(judged[0]["verdict"], "cured", "{report:#}");
+    // The rounds' runs are kept beside the full ones, and the directory stays replaceable.
+    let entries = t.entries("run.fix");
+    assert!(
+        entries.iter().any(|e| e.ends_with("@round-1")),
+        "{entries:?}"
+    );
+    let text = stdout(&t.expect(
+        &[
+            "fix",
+            "run",
+            "--seeds",
+            "2",
+            "--candidates",
+            "1",
+            "--budget",
+            "200",
+            "--force",
+            "-q",
+        ],
+        0,
+    ));
+    assert!(text.contains("pruned in round 1 (2 epochs)"), "{text}");
+    assert!(text.contains("budget: 38 epochs spent"), "{text}");
+    // A budget that cannot pay for the full runs is refused before anything trains.
+    let out = t.expect(&["fix", "run", "--budget", "10", "--force", "-q"], 2);
+    assert_bad_input(&out, &["--budget 10", "need 88 epochs"]);
+    t.assert_no_partial();
+}

@@ -134,6 +134,8 @@ fn fix_report(d: &Diagnosis) -> FixReport {
         screened: Vec::new(),
         failed: Vec::new(),
         executor: "in-process".into(),
+        pruned: Vec::new(),
+        budget_spent: None,
         range_tests: Vec::new(),
         submitted: None,
     }
