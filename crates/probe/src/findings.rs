@@ -170,7 +170,7 @@ pub const CHECKS: &[Check] = &[
         what: "Probes the initial weights: an error when the output is the same for every input (nothing reaches the head, Lu et al. 2019); a warning when a layer starts with at least doctor.dead_fraction_error of its units dead, an error when it is still dead after training and the model is poor.",
         why: "A network born dead gets no gradient through its dead layers and cannot start learning, whatever the optimizer.",
         example: "configs/broken/digits-born-dead.toml: a deep, narrow ReLU net (10 layers of width 3).",
-        remedies: "model.bias_init = 0 when biases start negative; wider or fewer layers; He initialization; leaky_relu (not reliable alone).",
+        remedies: "model.bias_init = 0 when biases start negative; fewer, wider layers (half the depth, at least 32 wide), or the same depth widened to 32; He initialization; leaky_relu (not reliable alone).",
     },
     Check {
         code: "output-range-mismatch",

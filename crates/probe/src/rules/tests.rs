@@ -1378,6 +1378,7 @@ fn born_dead_remedies_for_a_deep_narrow_net_with_negative_biases() {
         remedies(f),
         [
             "model.bias_init=0.0",
+            "model.hidden=[32,32,32,32,32]",
             "model.hidden=[32,32,32,32,32,32,32,32,32,32]",
             "model.init=kaiming_normal",
             LEAKY
