@@ -408,3 +408,47 @@ fn a_budget_tries_more_candidates_by_successive_halving_and_says_what_it_pruned(
     assert_bad_input(&out, &["--budget 10", "need 88 epochs"]);
     t.assert_no_partial();
 }
+
+#[test]
+fn a_rate_far_too_high_is_cured_by_the_range_test_s_rate_not_a_tenth_of_it() {
+    let t = TestDir::new();
+    t.train(&config("broken/digits-lr-explodes.toml"), "run", &[]);
+    let report = json(&t.expect(&["fix", "run", "-q", "--seeds", "2", "--format", "json"], 0));
+    let cure = best(&report);
+    assert_eq!(cure["verdict"], "cured", "{report:#}");
+    let label = cure["candidate"]["label"].as_str().unwrap();
+    let rate: f64 = label
+        .strip_prefix("train.learning_rate=")
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .parse()
+        .unwrap();
+    // The rule would have divided 3.0 by ten; the range test measured a far smaller rate.
+    assert!(rate < 0.3 / 5.0, "{rate}");
+    assert!(
+        cure["candidate"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("lr-find"),
+        "{cure:#}"
+    );
+    assert!(report["range_tests"].as_array().is_some_and(|t| !t.is_empty()));
+    // A tenth of the rate, tried by hand, is no cure.
+    let tenth = json(&t.expect(
+        &[
+            "fix",
+            "run",
+            "-q",
+            "--seeds",
+            "2",
+            "--candidates",
+            "0",
+            "--try",
+            "train.learning_rate=0.3",
+            "--force",
+            "--format",
+            "json",
+        ],
+        1,
+    ));
+    assert_ne!(tenth["candidates"][0]["verdict"], "cured", "{tenth:#}");
+}
