@@ -195,7 +195,11 @@ fn fix_both_ways(binary: &Path, spec: &Path, dir: &Path, cluster: &Cluster) -> R
         &[0, 1],
     );
     match collected {
-        Err(e) if e.contains("ended with exit status: 2") => {}
+        // Exit 2, naming the lost run's task and what is missing.
+        Err(e)
+            if e.contains("ended with exit status: 2")
+                && e.contains("original seed 43 failed (task ")
+                && e.contains("no run at") => {}
         other => {
             return Err(format!(
             "collecting with the original's seed lost must fail (nothing can be judged): {other:?}"
@@ -253,15 +257,17 @@ fn doctor(
         .args(args)
         .current_dir(dir)
         .env("SLURM_CONF", &cluster.conf)
-        .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("could not start {}: {e}", binary.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprint!("{stderr}");
     match out.status.code() {
         Some(code) if ok.contains(&code) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
         _ => Err(format!(
-            "`neuron-doctor {}` ended with {}",
+            "`neuron-doctor {}` ended with {}: {}",
             args.join(" "),
-            out.status
+            out.status,
+            stderr.trim()
         )),
     }
 }
@@ -294,7 +300,10 @@ impl Cluster {
         };
         if !munge_works() {
             cluster.started_munged = true;
-            start_munged()?;
+            if let Err(e) = start_munged() {
+                let _ = cluster.stop();
+                return Err(e);
+            }
         }
         for daemon in ["slurmctld", "slurmd"] {
             let program = which(daemon).ok_or(format!("{daemon} is not installed"))?;
@@ -338,8 +347,27 @@ impl Cluster {
         }
     }
 
-    /// Stops the daemons this cluster started (by the process ids they wrote).
+    /// Cancels what is still queued or running, then stops the daemons this cluster started
+    /// (by the process ids they wrote).
     fn stop(&self) -> Result<(), String> {
+        // A step that failed half-way may leave tasks behind; their processes would outlive
+        // slurmd.
+        let _ = Command::new("scancel")
+            .args(["--user", "root"])
+            .env("SLURM_CONF", &self.conf)
+            .status();
+        for _ in 0..50 {
+            let queue = Command::new("squeue")
+                .arg("--noheader")
+                .env("SLURM_CONF", &self.conf)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default();
+            if queue.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let mut pids = vec![self.dir.join("slurmd.pid"), self.dir.join("slurmctld.pid")];
         if self.started_munged {
             pids.push(PathBuf::from("/run/munge/munged.pid"));

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
     // looks complete, and say so. Finished runs are never touched.
     let _ = ctrlc::set_handler(|| {
         // Slurm tasks still queued or running would go on writing into what is removed next.
+        nd_executor::stop_children();
         let cancelled = nd_executor::cancel_submitted();
         if !cancelled.is_empty() {
             eprintln!("interrupted: cancelled Slurm job {}", cancelled.join(", "));

@@ -54,15 +54,20 @@ pub struct ExecutorFlags {
     /// must be on storage the nodes share). Default: the spec's `[executor]` kind, else local.
     #[arg(long, value_name = "KIND")]
     pub executor: Option<nd_spec::ExecutorKind>,
-    /// local: trainings at once (default: the spec's executor.jobs, else the number of cores).
-    /// Every run is the same whatever the number: each trains in its own process.
+    /// local: trainings at once (default: the spec's executor.jobs, else the number of cores;
+    /// 1 on wgpu, where each process would open the GPU). Every run is the same whatever the
+    /// number: each trains in its own process.
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
 }
 
 impl ExecutorFlags {
     /// The executor these flags and the spec's `[executor]` section choose.
-    pub fn executor(&self, spec: &nd_spec::ExecutorSpec) -> anyhow::Result<nd_remedy::Executor> {
+    pub fn executor(
+        &self,
+        spec: &nd_spec::ExecutorSpec,
+        backend: Backend,
+    ) -> anyhow::Result<nd_remedy::Executor> {
         if self.jobs == Some(0) {
             anyhow::bail!("--jobs 0: run at least 1 training at a time");
         }
@@ -75,10 +80,13 @@ impl ExecutorFlags {
         Ok(match kind {
             nd_spec::ExecutorKind::Local => nd_remedy::Executor::Local {
                 program,
-                jobs: self
-                    .jobs
-                    .or(spec.jobs)
-                    .unwrap_or_else(nd_executor::default_jobs),
+                jobs: self.jobs.or(spec.jobs).unwrap_or_else(|| {
+                    if backend == Backend::Wgpu {
+                        1
+                    } else {
+                        nd_executor::default_jobs()
+                    }
+                }),
             },
             nd_spec::ExecutorKind::Slurm => nd_remedy::Executor::Slurm {
                 program,

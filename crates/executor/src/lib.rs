@@ -43,8 +43,8 @@ use nd_spec::CheckedSpec;
 use nd_train::{Observer, PendingRun};
 use serde::{Deserialize, Serialize};
 
-pub use local::default_jobs;
-pub use slurm::{cancel_submitted, SlurmSettings, Submitted};
+pub use local::{default_jobs, stop_children};
+pub use slurm::{cancel_submitted, check_slurm, SlurmSettings, Submitted, MISSING_GRACE};
 
 /// One training: a spec, where it starts, and the run directory it writes.
 #[derive(Debug, Clone)]
@@ -206,7 +206,7 @@ pub enum ExecError {
         what: &'static str,
     },
     /// The jobs to collect are not the ones submitted.
-    #[error("{}: {submitted} task(s) were submitted, but the fix now makes {now} jobs; collect with the same --candidates, --try and --seeds as the submission", work.display())]
+    #[error("{}: the {submitted} task(s) submitted are not the {now} jobs this fix makes; collect with the same --candidates, --try, --seeds and --backend as the submission", work.display())]
     Mismatch {
         /// The job directory.
         work: PathBuf,
@@ -295,10 +295,24 @@ impl Executor {
         retry_failed: bool,
         progress: &mut dyn Progress,
     ) -> Result<JobResults, ExecError> {
-        let Executor::Slurm { settings, .. } = self else {
+        let Executor::Slurm { program, settings } = self else {
             return Err(ExecError::NeedsScheduler { what: "--collect" });
         };
-        slurm::collect(jobs, work, settings, retry_failed, progress)
+        // Checked before anything is written: the jobs must be the ones submitted.
+        let submitted = Submitted::read(work)?;
+        if submitted.tasks != jobs.len() || submitted.jobs != slurm::described(jobs) {
+            return Err(ExecError::Mismatch {
+                work: work.to_path_buf(),
+                submitted: submitted.tasks,
+                now: jobs.len(),
+            });
+        }
+        let commands = if retry_failed {
+            write_jobs(jobs, program, work)?
+        } else {
+            Vec::new()
+        };
+        slurm::collect(jobs, &commands, work, settings, retry_failed, progress)
     }
 }
 

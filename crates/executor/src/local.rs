@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::{
@@ -33,8 +34,15 @@ pub(crate) fn run(
     loop {
         while running.len() < at_once && next < total {
             let log = work.join(format!("{next}.log"));
-            let child = spawn(&commands[next], &log)?;
+            let child = match spawn(&commands[next], &log) {
+                Ok(child) => child,
+                Err(e) => {
+                    stop(&mut running);
+                    return Err(e);
+                }
+            };
             tracing::info!(job = jobs[next].label, pid = child.id(), "started");
+            remember(child.id());
             running.push((next, child, log));
             next += 1;
         }
@@ -42,6 +50,7 @@ pub(crate) fn run(
         for (i, mut child, log) in running {
             match child.try_wait() {
                 Ok(Some(status)) => {
+                    forget(child.id());
                     results[i] = Some(if status.success() && wrote_run(&jobs[i].out) {
                         Ok(jobs[i].out.clone())
                     } else {
@@ -61,10 +70,12 @@ pub(crate) fn run(
                 }
                 Ok(None) => still.push((i, child, log)),
                 Err(e) => {
+                    still.push((i, child, log));
+                    stop(&mut still);
                     return Err(ExecError::Io {
                         path: PathBuf::from(&commands[i][0]),
                         source: e,
-                    })
+                    });
                 }
             }
         }
@@ -91,6 +102,45 @@ pub(crate) fn run(
         .into_iter()
         .map(|r| r.expect("every job finished"))
         .collect())
+}
+
+/// Trainings this process started and that are still running, for [`stop_children`].
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn remember(pid: u32) {
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+}
+
+fn forget(pid: u32) {
+    CHILDREN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|p| *p != pid);
+}
+
+/// Ends the trainings still running when the executor gives up on the others.
+fn stop(running: &mut Vec<(usize, Child, PathBuf)>) {
+    for (_, child, _) in running.iter_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+        forget(child.id());
+    }
+    running.clear();
+}
+
+/// Ends (SIGTERM) every training this process started and that still runs, and returns how
+/// many. For an interrupt or termination handler: no training goes on writing into a
+/// directory that is being removed.
+pub fn stop_children() -> usize {
+    let pids: Vec<u32> = CHILDREN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain(..)
+        .collect();
+    for pid in &pids {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+    pids.len()
 }
 
 /// Starts one job, its stdout and stderr into `log`.

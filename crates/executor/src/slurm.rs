@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +35,14 @@ pub struct SlurmSettings {
     pub sbatch_args: Vec<String>,
     /// How often `squeue` is asked (default 1 s).
     pub poll: Option<Duration>,
+    /// How long a task that left the queue may take to show its exit code before it counts
+    /// as killed (default [`MISSING_GRACE`]).
+    pub grace: Option<Duration>,
 }
+
+/// How long a task that left the queue may take to show its exit code here before it is taken
+/// as killed: shared file systems can take tens of seconds to show one node's file to another.
+pub const MISSING_GRACE: Duration = Duration::from_secs(60);
 
 impl SlurmSettings {
     /// The settings of a spec's `[executor]` section.
@@ -48,6 +55,7 @@ impl SlurmSettings {
             gpus_per_task: spec.gpus_per_task,
             sbatch_args: spec.sbatch_args.clone(),
             poll: None,
+            grace: None,
         }
     }
 
@@ -127,6 +135,9 @@ pub struct Submitted {
     pub tasks: usize,
     /// Per task, the id of the array that ran it last (a retried task's is its retry's).
     pub task_job: Vec<String>,
+    /// Per task, its job's label and run directory: a collection must ask for the same jobs.
+    #[serde(default)]
+    pub jobs: Vec<(String, PathBuf)>,
 }
 
 impl Submitted {
@@ -153,6 +164,11 @@ impl Submitted {
         let json = serde_json::to_string_pretty(self).expect("a submission serializes");
         std::fs::write(&path, json).map_err(|e| ExecError::Io { path, source: e })
     }
+}
+
+/// Checks that Slurm's client commands (`sbatch`, `squeue`) are on the PATH.
+pub fn check_slurm() -> Result<(), ExecError> {
+    check_commands()
 }
 
 fn check_commands() -> Result<(), ExecError> {
@@ -240,9 +256,22 @@ pub(crate) fn submit(
         job_id: id.clone(),
         tasks: jobs.len(),
         task_job: vec![id; jobs.len()],
+        jobs: described(jobs),
     };
     submitted.write(&work)?;
     Ok(submitted)
+}
+
+/// Each job's label and run directory, as recorded and compared.
+pub(crate) fn described(jobs: &[Job]) -> Vec<(String, PathBuf)> {
+    jobs.iter()
+        .map(|j| {
+            (
+                j.label.clone(),
+                std::path::absolute(&j.out).unwrap_or(j.out.clone()),
+            )
+        })
+        .collect()
 }
 
 /// Submits every job as one array and waits for it.
@@ -264,6 +293,7 @@ pub(crate) fn run(
 /// failed tasks first when `retry_failed`, and returns every job's result.
 pub(crate) fn collect(
     jobs: &[Job],
+    commands: &[Vec<String>],
     work: &Path,
     settings: &SlurmSettings,
     retry_failed: bool,
@@ -272,7 +302,7 @@ pub(crate) fn collect(
     check_commands()?;
     let work = absolute(work)?;
     let mut submitted = Submitted::read(&work)?;
-    if submitted.tasks != jobs.len() {
+    if submitted.tasks != jobs.len() || submitted.jobs != described(jobs) {
         return Err(ExecError::Mismatch {
             work: work.clone(),
             submitted: submitted.tasks,
@@ -289,9 +319,9 @@ pub(crate) fn collect(
     if !retry_failed || failed.is_empty() {
         return Ok(results);
     }
-    // The job files are there from the submission; the script is rewritten from them.
-    let commands = read_commands(&work, jobs.len())?;
-    let id = sbatch(&jobs[0].spec.name, &commands, &work, settings, &failed)?;
+    // The job files were written again for these jobs (the same specs, or the comparison
+    // above would have refused): the retry runs them.
+    let id = sbatch(&jobs[0].spec.name, commands, &work, settings, &failed)?;
     for &i in &failed {
         submitted.task_job[i] = id.clone();
     }
@@ -300,62 +330,6 @@ pub(crate) fn collect(
     let results = wait(jobs, &work, &submitted, settings, progress);
     unregister(&id);
     Ok(results)
-}
-
-/// The command lines of a submitted array, from its script.
-fn read_commands(work: &Path, tasks: usize) -> Result<Vec<Vec<String>>, ExecError> {
-    let path = work.join("array.sh");
-    let text = std::fs::read_to_string(&path).map_err(|e| ExecError::Io {
-        path: path.clone(),
-        source: e,
-    })?;
-    let mut commands = vec![Vec::new(); tasks];
-    for line in text.lines() {
-        let Some((index, rest)) = line.split_once(") ") else {
-            continue;
-        };
-        let (Ok(i), Some(words)) = (index.parse::<usize>(), rest.strip_suffix(" ;;")) else {
-            continue;
-        };
-        if i < tasks {
-            commands[i] = unquote(words);
-        }
-    }
-    if commands.iter().any(Vec::is_empty) {
-        return Err(ExecError::Io {
-            path,
-            source: std::io::Error::other("it lacks a task's command line"),
-        });
-    }
-    Ok(commands)
-}
-
-/// The words of a line [`quote`] wrote.
-fn unquote(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => quoted = !quoted,
-            '\\' if !quoted => {
-                if let Some(next) = chars.next() {
-                    word.push(next);
-                }
-            }
-            ' ' if !quoted => {
-                if !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
-            }
-            c => word.push(c),
-        }
-    }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    words
 }
 
 fn register(id: &str) {
@@ -383,19 +357,26 @@ fn wait(
 ) -> JobResults {
     let total = jobs.len();
     let poll = settings.poll.unwrap_or(Duration::from_secs(1));
+    let grace = settings.grace.unwrap_or(MISSING_GRACE);
     let mut ids: Vec<&String> = submitted.task_job.iter().collect();
     ids.sort();
     ids.dedup();
-    // A task that is neither queued nor has an exit code is taken as killed only after it has
-    // been missing for a few polls: a finished task's file may show up late on shared storage.
-    let mut missing = vec![0u32; total];
+    // A task that has left the queue without an exit code is taken as killed only after a
+    // grace period: on shared storage a file another node wrote can take a while to show up
+    // here. A poll `squeue` could not answer says nothing, and counts for nothing.
+    let mut missing_since: Vec<Option<Instant>> = vec![None; total];
     let mut finished: Vec<Option<Option<i32>>> = vec![None; total];
     let mut last_tally = None;
     loop {
-        let mut queued = std::collections::HashMap::new();
+        let mut queued = Some(std::collections::HashMap::new());
         for id in &ids {
-            for (task, state) in squeue(id) {
-                queued.insert(((*id).clone(), task), state);
+            match (squeue(id), queued.as_mut()) {
+                (Some(tasks), Some(all)) => {
+                    for (task, state) in tasks {
+                        all.insert(((*id).clone(), task), state);
+                    }
+                }
+                _ => queued = None,
             }
         }
         let mut pending = 0;
@@ -404,15 +385,31 @@ fn wait(
             if slot.is_some() {
                 continue;
             }
-            let exit = read_exit(&work.join(format!("{i}.exit")));
+            let Some(queued) = &queued else {
+                running += 1;
+                continue;
+            };
             let state = queued.get(&(submitted.task_job[i].clone(), i));
-            match (state.map(String::as_str), exit) {
-                (_, Some(code)) => *slot = Some(Some(code)),
-                (Some("PENDING" | "CONFIGURING" | "REQUEUED"), None) => pending += 1,
-                (Some(_), None) => running += 1,
-                (None, None) => {
-                    missing[i] += 1;
-                    if missing[i] >= 3 {
+            // Still queued (a requeued task may have left an exit code of an earlier try):
+            // not finished, whatever its file says.
+            match state.map(String::as_str) {
+                Some("PENDING" | "CONFIGURING" | "REQUEUED") => {
+                    missing_since[i] = None;
+                    pending += 1;
+                    continue;
+                }
+                Some(_) => {
+                    missing_since[i] = None;
+                    running += 1;
+                    continue;
+                }
+                None => {}
+            }
+            match read_exit(&work.join(format!("{i}.exit"))) {
+                Some(code) => *slot = Some(Some(code)),
+                None => {
+                    let since = *missing_since[i].get_or_insert_with(Instant::now);
+                    if since.elapsed() >= grace {
                         *slot = Some(None);
                     } else {
                         running += 1;
@@ -470,21 +467,30 @@ fn wait(
         .collect()
 }
 
-/// The array's tasks still in the queue, by task index, with their state.
-fn squeue(id: &str) -> std::collections::HashMap<usize, String> {
+/// The array's tasks still in the queue, by task index, with their state; `None` when
+/// `squeue` could not say (not started, or the controller did not answer). An array that has
+/// left the queue altogether is an empty answer, not a failure.
+fn squeue(id: &str) -> Option<std::collections::HashMap<usize, String>> {
     let output = Command::new("squeue")
         .args(["--noheader", "--array", "--jobs", id, "--format=%K %T"])
-        .output();
-    let Ok(output) = output else {
-        return Default::default();
-    };
-    String::from_utf8_lossy(&output.stdout)
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if stderr.contains("Invalid job id") {
+            return Some(Default::default());
+        }
+        tracing::warn!(job = id, %stderr, "squeue did not answer; asking again");
+        return None;
+    }
+    let tasks = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| {
             let (task, state) = line.trim().split_once(' ')?;
             Some((task.parse().ok()?, state.trim().to_string()))
         })
-        .collect()
+        .collect();
+    Some(tasks)
 }
 
 /// A task's exit code from its file, if it wrote one.
@@ -506,10 +512,6 @@ mod tests {
         assert!(s.contains("0) '/bin/nd' 'train' '/w/0.toml' ;;"));
         assert!(s.contains(r"1) '/bin/nd' 'it'\''s' ;;"));
         assert!(s.contains("echo \"$code\" > '/w d'/\"$SLURM_ARRAY_TASK_ID\".exit"));
-        // What a retry reads back is what was written.
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("array.sh"), &s).unwrap();
-        assert_eq!(read_commands(dir.path(), 2).unwrap(), commands);
     }
 
     #[test]

@@ -812,9 +812,12 @@ impl FixReport {
 /// Points failed jobs' logs at where they are once the directory holding them was moved from
 /// its temporary name into place.
 pub(crate) fn relocate_logs(failed: &mut [JobFailure], temp: &Path, committed: &Path) {
+    // The executors write absolute log paths; the directories may be relative.
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (temp, committed) = (absolute(temp), absolute(committed));
     for failure in failed {
         if let Some(log) = &failure.log {
-            if let Ok(rest) = Path::new(log).strip_prefix(temp) {
+            if let Ok(rest) = Path::new(log).strip_prefix(&temp) {
                 failure.log = Some(committed.join(rest).display().to_string());
             }
         }
@@ -948,7 +951,10 @@ fn halve(
                     let metric = run.metrics.last().map_or(f64::NAN, EpochMetrics::primary);
                     (metric, None)
                 }
-                Err(f) => (f64::NAN, Some(f.to_string())),
+                Err(f) => (
+                    f64::NAN,
+                    Some(format!("its training failed: {}", f.message)),
+                ),
             };
             scored.push((metric, candidate, failure));
         }
@@ -1224,8 +1230,8 @@ pub fn fix(
                 if !matches!(options.executor, Executor::Slurm { .. }) {
                     return Err(nd_executor::ExecError::NeedsScheduler { what: "--no-wait" }.into());
                 }
-                let root = PendingRun::create(&dir, options.force)?.commit()?;
-                (None, Some(root))
+                // Made only when everything is planned, just before the submission.
+                (None, Some(dir.clone()))
             }
             Launch::Collect { .. } => {
                 if !nd_executor::Submitted::file(&dir.join(nd_train::JOBS_DIR)).is_file() {
@@ -1322,6 +1328,11 @@ pub fn fix(
                         .collect(&jobs, &work, retry_failed, observer)?
                 }
                 Launch::Submit => {
+                    // The tasks outlive this process, so they write into the fix directory
+                    // itself: made (replacing an old one only with --force) once the jobs
+                    // are planned and Slurm's commands are there.
+                    nd_executor::check_slurm()?;
+                    PendingRun::create(&dir, options.force)?.commit()?;
                     let submitted = match options.executor.submit(&jobs, &work) {
                         Ok(submitted) => submitted,
                         Err(e) => {
@@ -1363,7 +1374,14 @@ pub fn fix(
         let path = results
             .next()
             .expect("one result per job")
-            .map_err(|f| RemedyError::Baseline(Box::new(f)))?;
+            .map_err(|mut f| {
+                // A waiting fix's directory goes with the error, its logs too: the message
+                // keeps the log's last error line.
+                if pending.is_some() {
+                    f.log = None;
+                }
+                RemedyError::Baseline(Box::new(f))
+            })?;
         let run = nd_train::Run::open(&path)?;
         let trained = run.trained(original.data, device)?;
         push_metrics(&mut original_metrics, seed, &trained);

@@ -113,7 +113,7 @@ pub fn compare_text(report: &CompareReport) -> String {
     }
     format!(
         "{table}\n{}\n{}\n{} settings x {} seeds, {} epochs each, in {:.1}s; runs in {}\n",
-        crate::fix::failed_text(&report.failed, "settings"),
+        crate::fix::failed_text(&report.failed, "setting"),
         conclusion(report),
         report.settings.len(),
         report.settings.first().map_or(0, |r| r.metrics.seeds.len()),
@@ -134,7 +134,7 @@ pub fn compare_markdown(report: &CompareReport) -> String {
     }
     out.push_str(&format!(
         "\n{}{}\n",
-        crate::fix::failed_text(&report.failed, "settings"),
+        crate::fix::failed_text(&report.failed, "setting"),
         conclusion(report)
     ));
     out

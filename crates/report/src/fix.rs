@@ -72,7 +72,7 @@ fn metric_value(report: &FixReport, value: f64) -> String {
 pub(crate) fn failed_text(failed: &[nd_remedy::JobFailure], what: &str) -> String {
     failed
         .iter()
-        .map(|f| format!("[!] not judged: {f}; the other {what} were\n"))
+        .map(|f| format!("[!] a training failed, its {what} is not judged: {f}\n"))
         .collect()
 }
 
@@ -206,7 +206,7 @@ pub fn fix_text(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
     out.push('\n');
     out.push_str(&screened_text(report));
     out.push_str(&pruned_text(report));
-    out.push_str(&failed_text(&report.failed, "candidates"));
+    out.push_str(&failed_text(&report.failed, "candidate"));
     if let Some(info) = revive {
         let units: usize = info.recycled.iter().map(|(_, n)| n).sum();
         out.push_str(&format!(
@@ -313,7 +313,7 @@ pub fn fix_markdown(report: &FixReport, revive: Option<&ReviveInfo>) -> String {
         ));
     }
     let screened =
-        screened_text(report) + &pruned_text(report) + &failed_text(&report.failed, "candidates");
+        screened_text(report) + &pruned_text(report) + &failed_text(&report.failed, "candidate");
     if !screened.is_empty() {
         out.push('\n');
         out.push_str(&screened);

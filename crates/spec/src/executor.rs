@@ -88,6 +88,35 @@ impl ExecutorSpec {
                 }
             }
         }
+        // The executor sets these itself: its logs, exit codes and array depend on them.
+        const OWN: &[&str] = &[
+            "--output",
+            "--error",
+            "--array",
+            "--chdir",
+            "--parsable",
+            "--wait",
+            "--job-name",
+            "-o",
+            "-e",
+            "-a",
+            "-D",
+            "-W",
+            "-J",
+        ];
+        if let Some(arg) = self.sbatch_args.iter().find(|a| {
+            OWN.iter().any(|own| {
+                a.as_str() == *own
+                    || a.starts_with(&format!("{own}="))
+                    || (own.len() == 2 && a.starts_with(own) && !a.starts_with("--"))
+            })
+        }) {
+            return Err(bad(
+                "sbatch_args",
+                arg,
+                "options other than --output, --error, --array, --chdir, --parsable, --wait and --job-name, which the executor sets itself",
+            ));
+        }
         if let Some(arg) = self.sbatch_args.iter().find(|a| !a.starts_with('-')) {
             return Err(bad(
                 "sbatch_args",
@@ -96,5 +125,40 @@ impl ExecutorSpec {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sbatch_args_that_the_executor_sets_itself_are_refused() {
+        let with = |args: &[&str]| ExecutorSpec {
+            sbatch_args: args.iter().map(|a| a.to_string()).collect(),
+            ..ExecutorSpec::default()
+        };
+        assert!(with(&["--qos=short", "--mem=8G", "--exclusive", "-Alab"])
+            .check()
+            .is_ok());
+        for own in [
+            "--output=x.log",
+            "-o",
+            "-ox.log",
+            "--array=0-3",
+            "--wait",
+            "-D",
+            "--chdir=/",
+        ] {
+            let err = with(&[own]).check().unwrap_err().to_string();
+            assert!(err.contains("executor.sbatch_args"), "{own}: {err}");
+        }
+        assert!(with(&["qos=short"]).check().is_err());
+        assert!(ExecutorSpec {
+            jobs: Some(0),
+            ..ExecutorSpec::default()
+        }
+        .check()
+        .is_err());
     }
 }

@@ -243,7 +243,10 @@ pub fn run(args: CheckupArgs) -> anyhow::Result<ExitCode> {
         retrain_original: false,
         launch: nd_remedy::Launch::Wait,
         budget: args.flags.budget,
-        executor: args.flags.executor.executor(&spec.executor)?,
+        executor: args
+            .flags
+            .executor
+            .executor(&spec.executor, spec.train.backend)?,
     };
     let report = nd_remedy::fix(
         &original,

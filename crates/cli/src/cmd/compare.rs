@@ -110,7 +110,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
         target: args.target,
         diagnose: DiagnoseOptions::default(),
         force: args.force,
-        executor: args.executor.executor(&spec.executor)?,
+        executor: args.executor.executor(&spec.executor, spec.train.backend)?,
     };
     let report = nd_remedy::compare(
         &spec,

@@ -109,11 +109,11 @@ pub struct FixArgs {
     pub force: bool,
     /// slurm: submit the trainings as a job array and return; `fix RUN --collect` judges them
     /// later (the same --candidates, --try and --seeds).
-    #[arg(long, conflicts_with = "collect")]
+    #[arg(long, conflicts_with_all = ["collect", "budget"])]
     pub no_wait: bool,
     /// slurm: judge the trainings `--no-wait` submitted for RUN, waiting for those still queued
     /// or running.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "budget")]
     pub collect: bool,
     /// With --collect: submit the failed tasks again (only those), wait, then judge.
     #[arg(long, requires = "collect")]
@@ -264,7 +264,7 @@ pub fn run(args: FixArgs) -> anyhow::Result<ExitCode> {
     if args.collect && executor_flags.executor.is_none() {
         executor_flags.executor = Some(nd_spec::ExecutorKind::Slurm);
     }
-    let executor = executor_flags.executor(&run.spec.executor)?;
+    let executor = executor_flags.executor(&run.spec.executor, run.spec.train.backend)?;
     let mut progress = FixProgress::new(args.quiet);
     match args.strategy {
         Strategy::Retrain => {

@@ -431,7 +431,9 @@ fn a_rate_far_too_high_is_cured_by_the_range_test_s_rate_not_a_tenth_of_it() {
             .contains("lr-find"),
         "{cure:#}"
     );
-    assert!(report["range_tests"].as_array().is_some_and(|t| !t.is_empty()));
+    assert!(report["range_tests"]
+        .as_array()
+        .is_some_and(|t| !t.is_empty()));
     // A tenth of the rate, tried by hand, is no cure.
     let tenth = json(&t.expect(
         &[
