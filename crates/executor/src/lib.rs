@@ -44,7 +44,9 @@ use nd_train::{Observer, PendingRun};
 use serde::{Deserialize, Serialize};
 
 pub use local::{default_jobs, stop_children};
-pub use slurm::{cancel_submitted, check_slurm, SlurmSettings, Submitted, MISSING_GRACE};
+pub use slurm::{
+    cancel_submitted, check_slurm, still_queued, SlurmSettings, Submitted, MISSING_GRACE,
+};
 
 /// One training: a spec, where it starts, and the run directory it writes.
 #[derive(Debug, Clone)]

@@ -166,6 +166,24 @@ impl Submitted {
     }
 }
 
+/// Tasks of the array submitted from `work` that are still queued or running, with the
+/// array's id: `None` when nothing was submitted from there, or `squeue` is missing or does
+/// not answer (nothing can be said).
+pub fn still_queued(work: &Path) -> Option<(String, usize)> {
+    let submitted = Submitted::read(work).ok()?;
+    if !on_path("squeue") {
+        return None;
+    }
+    let mut ids: Vec<&String> = submitted.task_job.iter().collect();
+    ids.sort();
+    ids.dedup();
+    let mut queued = 0;
+    for id in ids {
+        queued += squeue(id)?.len();
+    }
+    Some((submitted.job_id, queued))
+}
+
 /// Checks that Slurm's client commands (`sbatch`, `squeue`) are on the PATH.
 pub fn check_slurm() -> Result<(), ExecError> {
     check_commands()

@@ -58,7 +58,17 @@ impl FixFlags {
 /// Refuses, before any training, a fix directory that exists and may not be replaced: without
 /// `--force`, or (with it) when it is not a neuron-doctor fix directory.
 pub fn check_fix_dir(fix_dir: &std::path::Path, force: bool) -> anyhow::Result<()> {
-    check_out_dir(fix_dir, force, "fix")
+    check_out_dir(fix_dir, force, "fix")?;
+    // A submission still running would go on writing into its replacement.
+    if let Some((job, queued)) = nd_executor::still_queued(&fix_dir.join(nd_train::JOBS_DIR)) {
+        if queued > 0 {
+            anyhow::bail!(
+                "{}: its Slurm job array {job} still has {queued} task(s) queued or running; wait and collect it (fix --collect), or cancel it (scancel {job}) before replacing it",
+                fix_dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Refuses, before any work, a `kind` directory (run, fix, compare) that exists and may not be

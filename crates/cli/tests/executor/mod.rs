@@ -281,3 +281,91 @@ fn no_wait_and_collect_are_refused_where_they_cannot_work_and_leave_nothing() {
     assert!(!t.join("run.fix").exists());
     t.assert_no_partial();
 }
+
+#[test]
+fn a_fix_directory_whose_array_still_runs_is_not_replaced_even_with_force() {
+    let t = TestDir::new();
+    t.train(
+        &config("broken/digits-dying-relu.toml"),
+        "run",
+        &["--epochs", "1"],
+    );
+    // Stand-ins for Slurm's client commands: sbatch accepts the array as job 77 (nothing
+    // runs), squeue reports task 0 of it running, or nothing once QUEUE is empty.
+    let bin = t.join("fake-slurm");
+    std::fs::create_dir(&bin).unwrap();
+    let script = |name: &str, body: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    script("sbatch", "echo 77");
+    script("squeue", "cat \"$QUEUE\" 2>/dev/null; exit 0");
+    let queue = t.join("queue.txt");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &[&str], queued: &str| {
+        std::fs::write(&queue, queued).unwrap();
+        t.command(args)
+            .env("PATH", &path)
+            .env("QUEUE", &queue)
+            .output()
+            .unwrap()
+    };
+    let out = run(
+        &[
+            "fix",
+            "run",
+            "--executor",
+            "slurm",
+            "--no-wait",
+            "--seeds",
+            "1",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(t.join("run.fix/jobs/slurm.json").is_file());
+    let out = run(
+        &[
+            "fix",
+            "run",
+            "--executor",
+            "slurm",
+            "--no-wait",
+            "--seeds",
+            "1",
+            "--force",
+        ],
+        "0 RUNNING\n",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("job array 77 still has 1 task(s) queued or running"),
+        "{err}"
+    );
+    assert!(
+        t.join("run.fix/jobs/slurm.json").is_file(),
+        "left as it was"
+    );
+    // Once the queue is empty it may be replaced.
+    let out = run(
+        &[
+            "fix",
+            "run",
+            "--executor",
+            "slurm",
+            "--no-wait",
+            "--seeds",
+            "1",
+            "--force",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
