@@ -320,14 +320,18 @@ pub fn check_replaceable(path: &Path) -> Result<(), TrainError> {
             // The executor's job files: specs, start weights, scripts, logs, exit codes; those
             // of successive halving's rounds in `round-N/`.
             let jobs = path.join(name);
-            let mut plain = true;
+            let mut ours = true;
             for (sub, d) in dir_entries(&jobs)? {
-                if d {
-                    plain &= sub.starts_with("round-")
-                        && dir_entries(&jobs.join(&sub))?.iter().all(|(_, d)| !d);
-                }
+                ours &= if d {
+                    sub.starts_with("round-")
+                        && dir_entries(&jobs.join(&sub))?
+                            .iter()
+                            .all(|(n, d)| !d && is_job_file(n))
+                } else {
+                    is_job_file(&sub)
+                };
             }
-            plain
+            ours
         } else if *is_dir {
             // A fix directory's candidate: itself a run, with nothing else in it.
             let sub = path.join(name);
@@ -347,6 +351,20 @@ pub fn check_replaceable(path: &Path) -> Result<(), TrainError> {
         }
     }
     Ok(())
+}
+
+/// Whether `name` is one of the files an executor writes in a `jobs/` directory: a job's spec,
+/// start weights, log and exit code (`<i>.toml`, `<i>.start.bpk`, `<i>.log`, `<i>.exit`), the
+/// Slurm script and its record (`array.sh`, `slurm.json`).
+fn is_job_file(name: &str) -> bool {
+    if name == "array.sh" || name == "slurm.json" {
+        return true;
+    }
+    ["toml", "start.bpk", "log", "exit"].iter().any(|ext| {
+        name.strip_suffix(ext)
+            .and_then(|stem| stem.strip_suffix('.'))
+            .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 /// The run or fix directory that `path` lies in (or is), if any: the nearest of its existing

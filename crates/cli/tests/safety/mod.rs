@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 
-use crate::util::{assert_bad_input, config, json, stdout, TestDir};
+use crate::util::{assert_bad_input, config, json, stderr, stdout, TestDir};
 
 /// A tiny spec that trains in a blink: the property test runs many commands.
 const TINY: &str = "[data]\ndataset = \"iris\"\n\n[model]\nhidden = [6]\n\n[train]\nepochs = 2\n";
@@ -138,6 +138,17 @@ fn force_still_replaces_a_run_and_a_fix_directory() {
     ran(&t, &forced);
     t.assert_run("run.fix/activation-tanh");
     t.assert_no_partial();
+    // The executor's job files are its own; a file of the user's among them is not.
+    assert!(t.join("run.fix/jobs/0.log").is_file());
+    t.write("run.fix/jobs/my-notes.txt", "mine");
+    let out = t.cmd(&forced);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("it holds jobs/, which neuron-doctor did not write"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(t.read("run.fix/jobs/my-notes.txt"), "mine");
 }
 
 #[test]
